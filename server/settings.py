@@ -1,0 +1,53 @@
+"""Settings: environment variables with the prefix MARSLABEL_, read once by get_settings()."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MARSLABEL_", extra="ignore")
+
+    data_dir: Path = Field(Path("var"), description="Folder for the embedded database, broker, model artifacts")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; unset = SQLite file in data_dir (embedded default)"
+    )
+    broker_url: str | None = Field(
+        None, description="Celery broker URL (redis://…); unset = embedded broker that needs no server"
+    )
+    import_root: Path | None = Field(
+        None, description="Server-side folders may only be imported from under this root; unset = no imports"
+    )
+    host: str = Field("127.0.0.1", description="Address the API listens on")
+    port: int = Field(8000, description="Port the API listens on")
+    max_upload_bytes: int = Field(50 * 1024 * 1024, description="Largest accepted image or mask file")
+    max_request_bytes: int = Field(512 * 1024 * 1024, description="Largest accepted request body")
+    max_image_pixels: int = Field(
+        64_000_000, description="Largest accepted image (width × height); larger is refused as a bomb"
+    )
+    claim_seconds: int = Field(900, description="How long `next` keeps an image claimed for an annotator")
+    embedded_worker: bool = Field(
+        True, description="`marslabel serve` starts its own worker process when broker_url is unset"
+    )
+    job_heartbeat_seconds: int = Field(
+        30, description="A running job whose worker stopped beating for 4× this is re-queued or failed"
+    )
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'marslabel.sqlite3').resolve()}"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.data_dir / "artifacts"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
