@@ -1,0 +1,544 @@
+"""Active-learning simulation: replay the labelling loop on a labelled dataset, its labels as the oracle.
+
+Round 0 trains on an initial random set; each of the `rounds` query rounds scores the unlabelled pool
+with the current model, adds the strategy's picks, and retrains, until the labelled total reaches the
+budget (METHODS §4.4: the queried part Q = budget − initial is split as floor(Q/k) per round, the
+remainder going to the last round). Every round is evaluated on the validation set with
+`ml.metrics` (dataset-level IoU) and written to `<out>/round_<r>.json` before the next round starts.
+
+Resuming: a round whose JSON exists is not redone (its JSON holds the ids it queried, so the next
+round's labelled set is known without re-scoring); a round that crashed mid-training resumes from the
+trainer's checkpoint (`ml.ssl.train(..., resume=True)`).
+
+Cost savers (all optional, all recorded in the round JSON):
+- a shared round-0 cache: the round-0 model depends only on the training config and the initial ids,
+  so runs that differ only in strategy train it once (keyed by a hash of both);
+- warm start: round r > 0 starts from round r−1's weights and trains `warm_steps` steps (METHODS §4.4
+  lists it as the compute-saving option; the default of the `paper` profile is the cold start);
+- candidate subsampling: each round scores a seeded random subset of the unlabelled pool, optionally
+  resized (`score_size`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ml.interfaces import ProgressFn, TrainConfig, no_progress
+
+ROUND_FILE = "round_{:03d}.json"
+RUN_FILE = "run.json"
+
+# Training settings per schedule profile and method. `cpu` is sized for 2 CPU cores (see
+# bench/label_efficiency.py for the arithmetic); `paper` is the papers' GPU recipe (METHODS §2.2, §6:
+# 512 crops, scale 0.5–2, batch 8 + 8, 240 epochs × 625 iterations).
+PROFILES: dict[str, dict[str, dict[str, Any]]] = {
+    "cpu": {
+        "supervised": {"crop_size": 192, "batch_labeled": 8, "steps": 400},
+        "cps-mars": {"crop_size": 160, "batch_labeled": 8, "batch_unlabeled": 8, "steps": 140},
+        "s5mars": {"crop_size": 160, "batch_labeled": 8, "batch_unlabeled": 8, "steps": 200},
+    },
+    "paper": {
+        method: {
+            "crop_size": 512,
+            "scale_range": (0.5, 2.0),
+            "batch_labeled": 8,
+            "batch_unlabeled": 8,
+            "steps": 150_000,
+            "amp": True,
+        }
+        for method in ("supervised", "cps-mars", "s5mars")
+    },
+}
+WARM_START_DEFAULT = {"cpu": True, "paper": False}
+WARM_STEPS_FRACTION = 0.4  # warm-started rounds train this fraction of the round-0 steps by default
+
+
+@dataclass
+class SimulationConfig:
+    data: Path
+    out: Path
+    method: str = "cps-mars"
+    strategy: str = "ueq"
+    initial: str = "1%"  # count ("21") or percentage of the pool ("1%")
+    budget: str = "3%"  # final labelled total, count or percentage
+    rounds: int = 2  # query rounds after round 0
+    profile: str = "cpu"
+    seed: int = 0
+    pool_split: str | None = "pool"  # None: every image of `data` not used for validation
+    val_split: str | None = "val"
+    val_data: Path | None = None  # another dataset folder for validation
+    class_ids: tuple[int, ...] | None = None  # mIoU classes; None = those present in the val labels
+    steps: int | None = None  # overrides the profile
+    warm_steps: int | None = None
+    warm_start: bool | None = None  # None = the profile default
+    crop_size: int | None = None
+    encoder: str | None = None
+    device: str = "auto"
+    candidates: int | None = None  # pool images scored per round; None = all unlabelled
+    score_size: int | None = None  # resize side for scoring; None = native size
+    score_batch_size: int = 8
+    eval_batch_size: int = 8
+    top_k_percent: float | None = None
+    exclude_class: int | None = None
+    round0_cache: Path | None = None
+    train_options: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        for key, value in out.items():
+            if isinstance(value, Path):
+                out[key] = str(value)
+            elif isinstance(value, tuple):
+                out[key] = list(value)
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SimulationConfig:
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        for key in ("data", "out", "val_data", "round0_cache"):
+            if kwargs.get(key) is not None:
+                kwargs[key] = Path(kwargs[key])
+        if kwargs.get("class_ids") is not None:
+            kwargs["class_ids"] = tuple(kwargs["class_ids"])
+        return cls(**kwargs)
+
+
+# ---------------------------------------------------------------- pure helpers
+
+
+def resolve_count(spec: str | int, pool_size: int) -> int:
+    """'21' → 21; '3%' → round(3% of the pool); never more than the pool."""
+    text = str(spec).strip()
+    value = round(float(text[:-1]) * pool_size / 100.0) if text.endswith("%") else int(text)
+    if value < 0:
+        raise ValueError(f"count {spec!r} is negative")
+    return min(value, pool_size)
+
+
+def query_sizes(initial: int, budget: int, rounds: int) -> list[int]:
+    """Images added in each query round: floor(Q/k) each, the remainder in the last round."""
+    if budget < initial:
+        raise ValueError(f"budget {budget} is below the initial set {initial}")
+    if rounds <= 0:
+        if budget != initial:
+            raise ValueError("with 0 query rounds the budget must equal the initial set")
+        return []
+    queried = budget - initial
+    sizes = [queried // rounds] * rounds
+    sizes[-1] += queried - sum(sizes)
+    return sizes
+
+
+def round_seed(seed: int, round_index: int, salt: int = 0) -> int:
+    return seed * 100_003 + round_index * 1_009 + salt
+
+
+def build_train_config(config: SimulationConfig, num_classes: int, round_index: int, warm: bool) -> TrainConfig:
+    base = dict(PROFILES[config.profile][config.method])
+    if config.crop_size is not None:
+        base["crop_size"] = config.crop_size
+    steps = config.steps if config.steps is not None else base["steps"]
+    if warm and round_index > 0:
+        steps = config.warm_steps if config.warm_steps is not None else max(1, round(steps * WARM_STEPS_FRACTION))
+    base["steps"] = steps
+    train = TrainConfig(
+        method=config.method,
+        num_classes=num_classes,
+        seed=config.seed,
+        device=config.device,
+        decoder_dropout=config.strategy == "bald",
+        options=dict(config.train_options),
+        **base,
+    )
+    if config.encoder is not None:
+        train.encoder = config.encoder
+    return train
+
+
+def config_key(train: TrainConfig, labeled_ids: Sequence[str], data: Path, extra: str = "") -> str:
+    """A stable hash of a training run's inputs, for sharing identical round-0 models between runs."""
+    payload = json.dumps(
+        {"train": asdict(train), "ids": sorted(labeled_ids), "data": str(Path(data).resolve()), "extra": extra},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=_json_default))
+    os.replace(tmp, path)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value)}")
+
+
+def read_rounds(run_dir: Path) -> list[dict[str, Any]]:
+    """The round JSONs of a run folder, in round order."""
+    return [json.loads(p.read_text()) for p in sorted(Path(run_dir).glob("round_*.json"))]
+
+
+def tqdm_progress(desc: str, position: int = 1) -> tuple[ProgressFn, Callable[[], None]]:
+    """A ProgressFn drawing a tqdm bar (0..1 as 0..1000), and a function that closes the bar."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=1000, desc=desc, position=position, leave=False, dynamic_ncols=True)
+
+    def progress(fraction: float, message: str) -> None:
+        bar.n = int(max(0.0, min(1.0, fraction)) * 1000)
+        bar.set_postfix_str(message[:60], refresh=False)
+        bar.refresh()
+
+    return progress, bar.close
+
+
+# ---------------------------------------------------------------- the loop
+
+
+@dataclass
+class _Datasets:
+    pool: Any
+    val: Any
+    pool_ids: list[str]
+    num_classes: int
+    class_names: dict[int, str]
+
+
+def _open(config: SimulationConfig) -> _Datasets:
+    from ml.data import CachedSource, SubsetSource, open_dataset, read_classes
+
+    classes = read_classes(config.data)
+    if config.val_data is not None:
+        val = open_dataset(config.val_data, config.val_split)
+        val_ids: set[str] = set()
+    elif config.val_split is not None:
+        val = open_dataset(config.data, config.val_split)
+        val_ids = set(val.ids)
+    else:
+        raise ValueError("give a validation split (val_split) or a validation folder (val_data)")
+    pool = open_dataset(config.data, config.pool_split)
+    pool_ids = sorted(i for i in pool.ids if i not in val_ids)
+    if pool.ids != pool_ids:
+        pool = SubsetSource(pool, pool_ids)
+    if not pool_ids:
+        raise ValueError(f"{config.data}: the pool is empty")
+    return _Datasets(
+        pool=CachedSource(pool),
+        val=CachedSource(val),
+        pool_ids=pool_ids,
+        num_classes=max(c.id for c in classes) + 1,
+        class_names={c.id: c.name for c in classes},
+    )
+
+
+def _train_round(
+    train: TrainConfig,
+    labeled: Any,
+    unlabeled: Any,
+    checkpoint_path: Path,
+    init_from: Path | None,
+    progress: ProgressFn,
+) -> tuple[Path, float, dict[str, Any]]:
+    from ml import ssl
+
+    if init_from is not None:
+        train.options = {**train.options, "init_checkpoint": str(init_from)}
+    checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    result = ssl.train(train, labeled, unlabeled, None, checkpoint_path=checkpoint_path, progress=progress)
+    return Path(result.checkpoint), time.perf_counter() - started, dict(result.metrics)
+
+
+def _evaluate(
+    checkpoint: Path, val: Any, config: SimulationConfig, class_names: dict[int, str], progress: ProgressFn
+) -> dict[str, Any]:
+    import numpy as np
+
+    from ml.metrics import evaluate_predictor, miou_from_confusion
+    from ml.predict import load_predictor
+
+    predictor = load_predictor(checkpoint, device=config.device)
+    result = evaluate_predictor(
+        predictor, val, batch_size=config.eval_batch_size, class_ids=config.class_ids, progress=progress
+    )
+    cm = np.asarray(result["confusion"])
+    if config.class_ids is not None:
+        used = list(config.class_ids)
+    else:
+        used = [int(c) for c in np.flatnonzero(cm.sum(axis=1) > 0)]
+    rock = [c for c in used if class_names.get(c) == "rock"]
+    if rock and len(used) > 1:
+        result["miou_without_rock"] = miou_from_confusion(cm, [c for c in used if c not in rock])[0]
+    result["class_ids"] = used
+    result["per_class_iou"] = {str(k): v for k, v in result["per_class_iou"].items()}
+    result["class_names"] = {str(k): class_names.get(k, str(k)) for k in used}
+    return result
+
+
+def _score_and_select(
+    config: SimulationConfig,
+    checkpoint: Path,
+    ds: _Datasets,
+    labeled: list[str],
+    size: int,
+    round_index: int,
+    progress: ProgressFn,
+) -> tuple[list[str], dict[str, Any]]:
+    from ml.selection import get_strategy, select, select_random
+
+    spec = get_strategy(config.strategy)
+    unlabeled = [i for i in ds.pool_ids if i not in set(labeled)]
+    info: dict[str, Any] = {"score_seconds": 0.0, "scored_count": 0, "score_images_per_second": None}
+    if not spec.needs_model:
+        picks = select_random(unlabeled, size, seed=round_seed(config.seed, round_index + 1, salt=7))
+        return picks, info
+    from ml.data import label_pixel_counts
+    from ml.predict import load_predictor
+    from ml.scoring import ScoreOptions, enet_class_weights, get_scorer, score_pool_detailed
+
+    candidates = unlabeled
+    if config.candidates is not None and config.candidates < len(unlabeled):
+        candidates = sorted(
+            select_random(unlabeled, config.candidates, seed=round_seed(config.seed, round_index, salt=13))
+        )
+    weights = None
+    if get_scorer(spec.scorer or "").rare_class:
+        from ml.data import SubsetSource
+
+        counts = label_pixel_counts(SubsetSource(ds.pool, labeled), ds.num_classes)
+        weights = tuple(float(w) for w in enet_class_weights(counts))
+    options = ScoreOptions(
+        top_k_percent=config.top_k_percent, exclude_class=config.exclude_class, class_weights=weights
+    )
+    predictor = load_predictor(checkpoint, device=config.device)
+    scored = score_pool_detailed(
+        predictor,
+        ds.pool,
+        spec.scorer or config.strategy,
+        ids=candidates,
+        batch_size=config.score_batch_size,
+        progress=progress,
+        options=options,
+        image_size=config.score_size,
+    )
+    picks = select(config.strategy, size, pool_ids=candidates, scores=scored.scores, labeled=labeled)
+    info.update(
+        score_seconds=scored.seconds,
+        scored_count=len(scored.scores),
+        score_images_per_second=scored.images_per_second,
+        picked_scores={i: scored.scores[i] for i in picks},
+    )
+    return picks, info
+
+
+def _check_run_file(config: SimulationConfig) -> None:
+    path = config.out / RUN_FILE
+    current = config.to_json()
+    if path.exists():
+        saved = json.loads(path.read_text())
+        ignore = {"out", "device", "score_batch_size", "eval_batch_size"}
+        changed = sorted(k for k in current if k not in ignore and saved.get(k) != current[k])
+        if changed:
+            raise ValueError(
+                f"{config.out} holds a run with a different configuration ({', '.join(changed)}); "
+                "use another output folder"
+            )
+    else:
+        write_json_atomic(path, current)
+
+
+def _round0_from_cache(config: SimulationConfig, train: TrainConfig, labeled: list[str]) -> tuple[Path | None, Path]:
+    """(cached result JSON if done, checkpoint path to train into) for the shared round-0 model."""
+    evaluation = f"val={config.val_data}:{config.val_split}:{config.class_ids}"
+    key = config_key(train, labeled, config.data, extra=evaluation)
+    folder = Path(config.round0_cache or "") / key
+    folder.mkdir(parents=True, exist_ok=True)
+    done = folder / "round0.json"
+    return (done if done.exists() else None), folder / "checkpoint.pt"
+
+
+def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress) -> list[dict[str, Any]]:
+    """Run (or resume) every round; returns the round records."""
+    from tqdm import tqdm
+
+    config.out = Path(config.out)
+    config.out.mkdir(parents=True, exist_ok=True)
+    _check_run_file(config)
+    ds = _open(config)
+    initial = resolve_count(config.initial, len(ds.pool_ids))
+    budget = resolve_count(config.budget, len(ds.pool_ids))
+    sizes = query_sizes(initial, budget, config.rounds)
+    warm = WARM_START_DEFAULT[config.profile] if config.warm_start is None else config.warm_start
+    from ml.selection import get_strategy, select_random
+
+    get_strategy(config.strategy)  # fail before training on an unknown name
+    labeled = sorted(select_random(ds.pool_ids, initial, seed=round_seed(config.seed, 0, salt=1)))
+    records: list[dict[str, Any]] = []
+    previous_checkpoint: Path | None = None
+    total_rounds = config.rounds + 1
+    rounds_bar = tqdm(range(total_rounds), desc=f"{config.method}/{config.strategy} s{config.seed}", position=0)
+    for r in rounds_bar:
+        path = config.out / ROUND_FILE.format(r)
+        if path.exists():
+            record = json.loads(path.read_text())
+            records.append(record)
+            labeled = sorted({*record["labeled_ids"], *record["queried_ids"]})
+            previous_checkpoint = Path(record["checkpoint"])
+            progress((r + 1) / total_rounds, f"round {r} already done")
+            continue
+        train = build_train_config(config, ds.num_classes, r, warm)
+        from ml.data import SubsetSource
+
+        labeled_source = SubsetSource(ds.pool, labeled)
+        unlabeled_source = ds.pool if config.method != "supervised" else None
+        init_from = previous_checkpoint if warm and r > 0 else None
+        cached, checkpoint_path = None, config.out / f"round_{r:03d}" / "checkpoint.pt"
+        if r == 0 and config.round0_cache is not None:
+            cached, checkpoint_path = _round0_from_cache(config, train, labeled)
+        inner, close = tqdm_progress(f"round {r} train")
+        if cached is not None:
+            shared = json.loads(cached.read_text())
+            checkpoint, train_seconds, trainer_metrics = (
+                Path(shared["checkpoint"]),
+                float(shared["train_seconds"]),
+                shared["trainer_metrics"],
+            )
+            evaluation = shared["evaluation"]
+        else:
+            checkpoint, train_seconds, trainer_metrics = _train_round(
+                train, labeled_source, unlabeled_source, checkpoint_path, init_from, inner
+            )
+            eval_started = time.perf_counter()
+            evaluation = _evaluate(checkpoint, ds.val, config, ds.class_names, inner)
+            evaluation["eval_seconds"] = time.perf_counter() - eval_started
+            if r == 0 and config.round0_cache is not None:
+                write_json_atomic(
+                    checkpoint_path.parent / "round0.json",
+                    {
+                        "checkpoint": str(checkpoint),
+                        "train_seconds": train_seconds,
+                        "trainer_metrics": trainer_metrics,
+                        "evaluation": evaluation,
+                        "train_config": asdict(train),
+                        "labeled_ids": labeled,
+                    },
+                )
+        close()
+        queried: list[str] = []
+        score_info: dict[str, Any] = {"score_seconds": 0.0, "scored_count": 0}
+        if r < config.rounds:
+            inner, close = tqdm_progress(f"round {r} score")
+            queried, score_info = _score_and_select(config, checkpoint, ds, labeled, sizes[r], r, inner)
+            close()
+        record = {
+            "round": r,
+            "labeled_count": len(labeled),
+            "labeled_ids": labeled,
+            "queried_ids": queried,
+            "miou": evaluation["miou"],
+            "per_class_iou": evaluation["per_class_iou"],
+            "miou_without_rock": evaluation.get("miou_without_rock"),
+            "pixel_accuracy": evaluation["pixel_accuracy"],
+            "confusion": evaluation["confusion"],
+            "class_ids": evaluation["class_ids"],
+            "class_names": evaluation["class_names"],
+            "val_images": evaluation["images"],
+            "train_seconds": train_seconds,
+            "eval_seconds": evaluation.get("eval_seconds"),
+            **score_info,
+            "round0_shared": cached is not None,
+            "warm_start_from": str(init_from) if init_from else None,
+            "checkpoint": str(checkpoint),
+            "seed": config.seed,
+            "method": config.method,
+            "strategy": config.strategy,
+            "config": config.to_json(),
+            "train_config": asdict(train),
+            "trainer_metrics": trainer_metrics,
+        }
+        write_json_atomic(path, record)
+        records.append(record)
+        rounds_bar.set_postfix_str(f"labeled {len(labeled)} mIoU {evaluation['miou']:.3f}")
+        progress((r + 1) / total_rounds, f"round {r}: {len(labeled)} labeled, mIoU {evaluation['miou']:.4f}")
+        labeled = sorted({*labeled, *queried})
+        previous_checkpoint = checkpoint
+    rounds_bar.close()
+    return records
+
+
+# ---------------------------------------------------------------- label-efficiency plot
+
+
+def run_label(record: dict[str, Any]) -> str:
+    return f"{record['method']} / {record['strategy']}"
+
+
+def curves(run_dirs: Sequence[Path], metric: str = "miou") -> dict[str, dict[int, list[float]]]:
+    """{label: {labelled count: [metric per seed]}} over the given run folders."""
+    out: dict[str, dict[int, list[float]]] = {}
+    for run_dir in run_dirs:
+        for record in read_rounds(run_dir):
+            value = record.get(metric)
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                continue
+            out.setdefault(run_label(record), {}).setdefault(int(record["labeled_count"]), []).append(value)
+    return out
+
+
+def plot(run_dirs: Sequence[Path], out_png: Path, metric: str = "miou", title: str | None = None) -> Path:
+    """mIoU vs labelled images, one line per method/strategy (mean over seeds, band = min..max).
+
+    A run with a single point far right of every AL curve (a fully supervised reference) is drawn as a
+    dashed horizontal line instead of stretching the axis.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    data = curves(run_dirs, metric)
+    if not data:
+        raise ValueError("no round JSONs with that metric in the given folders")
+    al_max = max((max(pts) for pts in data.values() if len(pts) > 1), default=None)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, points in sorted(data.items()):
+        xs = sorted(points)
+        means = np.array([np.mean(points[x]) for x in xs])
+        if al_max is not None and len(xs) == 1 and xs[0] > 2 * al_max:
+            ax.axhline(means[0], linestyle="--", color="grey", label=f"{label} ({xs[0]} labels)")
+            continue
+        lo = np.array([np.min(points[x]) for x in xs])
+        hi = np.array([np.max(points[x]) for x in xs])
+        seeds = max(len(points[x]) for x in xs)
+        (line,) = ax.plot(xs, means, marker="o", label=f"{label} (n={seeds})")
+        if seeds > 1:
+            ax.fill_between(xs, lo, hi, alpha=0.15, color=line.get_color())
+    ax.set_xlabel("labelled images")
+    ax.set_ylabel(metric)
+    ax.set_title(title or "label efficiency")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=120)
+    plt.close(fig)
+    return out_png
