@@ -1,0 +1,184 @@
+"""`simulate`, `evaluate` and `plot` subcommands for the `marslabel` CLI.
+
+`add_ml_commands(subparsers)` registers them on the main CLI's subparsers; `python -m ml.cli …` runs
+them stand-alone. torch and the models are imported only inside the handlers, so building the parser
+stays cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected comma-separated class ids, got {text!r}") from exc
+
+
+def _json_dict(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object")
+    return value
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def add_ml_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register `simulate`, `evaluate` and `plot` with their handlers (args.handler)."""
+    from ml.selection import STRATEGIES
+
+    sim = subparsers.add_parser(
+        "simulate",
+        help="replay the active-learning loop on a labelled dataset (labels as the oracle)",
+        description="Writes <out>/round_NNN.json per round and <out>/label_efficiency.png; "
+        "rerunning the same command resumes where it stopped.",
+    )
+    sim.add_argument("--data", type=Path, required=True, help="dataset folder in the project layout")
+    sim.add_argument("--out", type=Path, required=True, help="output folder for this run")
+    sim.add_argument("--method", default="cps-mars", choices=["supervised", "cps-mars", "s5mars"])
+    sim.add_argument(
+        "--strategy", default="ueq", help=f"{', '.join(STRATEGIES)} or a UEQ variant (ueq+disagreement, …)"
+    )
+    sim.add_argument("--initial", default="1%", help="initial random set: a count or a percentage of the pool")
+    sim.add_argument("--budget", default="3%", help="final labelled total: a count or a percentage")
+    sim.add_argument("--rounds", type=int, default=2, help="query rounds after round 0")
+    sim.add_argument("--profile", default="cpu", choices=["cpu", "paper"])
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--pool-split", default="pool", help="split holding the pool ('' = whole folder)")
+    sim.add_argument("--val-split", default="val", help="validation split (of --val-data when given)")
+    sim.add_argument("--val-data", type=Path, default=None, help="another dataset folder for validation")
+    sim.add_argument("--class-ids", type=_int_list, default=None, help="mIoU classes, e.g. 2,3,4,5")
+    sim.add_argument("--steps", type=int, default=None, help="training steps of round 0 (profile default)")
+    sim.add_argument("--warm-steps", type=int, default=None, help="steps of warm-started rounds")
+    warm = sim.add_mutually_exclusive_group()
+    warm.add_argument("--warm-start", dest="warm_start", action="store_true", default=None)
+    warm.add_argument("--cold-start", dest="warm_start", action="store_false")
+    sim.add_argument("--crop", type=int, default=None, help="training crop size (profile default)")
+    sim.add_argument("--encoder", default=None, help="lite0 | lite2 | resnet50")
+    sim.add_argument("--device", default="auto")
+    sim.add_argument("--candidates", type=int, default=None, help="score only this many random pool images")
+    sim.add_argument("--score-size", type=int, default=None, help="resize images to this side for scoring")
+    sim.add_argument("--top-k", type=float, default=None, help="aggregate the top k%% pixels, not the mean")
+    sim.add_argument("--exclude-class", type=int, default=None, help="ignore pixels predicted as this class")
+    sim.add_argument("--round0-cache", type=Path, default=None, help="folder sharing round-0 models")
+    sim.add_argument("--train-options", type=_json_dict, default={}, help="JSON for TrainConfig.options")
+    sim.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    sim.set_defaults(handler=handle_simulate)
+
+    ev = subparsers.add_parser("evaluate", help="score a saved model on a dataset folder (mIoU, IoU, confusion)")
+    ev.add_argument("--model", type=Path, required=True, help="checkpoint file")
+    ev.add_argument("--data", type=Path, required=True, help="dataset folder")
+    ev.add_argument("--split", default=None, help="split name (default: every labelled image)")
+    ev.add_argument("--class-ids", type=_int_list, default=None, help="mIoU classes (default: present in GT)")
+    ev.add_argument("--out", type=Path, default=None, help="JSON file to write")
+    ev.add_argument("--batch-size", type=int, default=8)
+    ev.add_argument("--device", default="auto")
+    ev.add_argument("--threads", type=int, default=None)
+    ev.set_defaults(handler=handle_evaluate)
+
+    pl = subparsers.add_parser("plot", help="label-efficiency plot from simulate run folders")
+    pl.add_argument("runs", type=Path, nargs="+", help="run folders (round_*.json)")
+    pl.add_argument("--out", type=Path, required=True, help="PNG file")
+    pl.add_argument("--metric", default="miou", help="miou | miou_without_rock | pixel_accuracy")
+    pl.add_argument("--title", default=None)
+    pl.set_defaults(handler=handle_plot)
+
+
+def handle_simulate(args: argparse.Namespace) -> int:
+    from ml.simulate import SimulationConfig, plot, run_simulation
+
+    _set_threads(args.threads)
+    config = SimulationConfig(
+        data=args.data,
+        out=args.out,
+        method=args.method,
+        strategy=args.strategy,
+        initial=args.initial,
+        budget=args.budget,
+        rounds=args.rounds,
+        profile=args.profile,
+        seed=args.seed,
+        pool_split=args.pool_split or None,
+        val_split=args.val_split or None,
+        val_data=args.val_data,
+        class_ids=args.class_ids,
+        steps=args.steps,
+        warm_steps=args.warm_steps,
+        warm_start=args.warm_start,
+        crop_size=args.crop,
+        encoder=args.encoder,
+        device=args.device,
+        candidates=args.candidates,
+        score_size=args.score_size,
+        top_k_percent=args.top_k,
+        exclude_class=args.exclude_class,
+        round0_cache=args.round0_cache,
+        train_options=args.train_options,
+    )
+    records = run_simulation(config)
+    png = plot([args.out], args.out / "label_efficiency.png")
+    for r in records:
+        extra = f"  (no rock {r['miou_without_rock']:.4f})" if r.get("miou_without_rock") is not None else ""
+        print(f"round {r['round']}: {r['labeled_count']} labeled  mIoU {r['miou']:.4f}{extra}")
+    print(f"plot: {png}")
+    return 0
+
+
+def handle_evaluate(args: argparse.Namespace) -> int:
+    from ml.data import open_dataset, read_classes
+    from ml.metrics import evaluate_predictor
+    from ml.predict import load_predictor
+    from ml.simulate import tqdm_progress
+
+    _set_threads(args.threads)
+    source = open_dataset(args.data, args.split)
+    predictor = load_predictor(args.model, device=args.device)
+    progress, close = tqdm_progress("evaluate", position=0)
+    result = evaluate_predictor(
+        predictor, source, batch_size=args.batch_size, class_ids=args.class_ids, progress=progress
+    )
+    close()
+    names = {c.id: c.name for c in read_classes(args.data)}
+    result["per_class_iou"] = {str(k): v for k, v in result["per_class_iou"].items()}
+    result["class_names"] = {k: names.get(int(k), k) for k in result["per_class_iou"]}
+    result.update(model=str(args.model), data=str(args.data), split=args.split)
+    text = json.dumps(result, indent=1)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+    print(text)
+    return 0
+
+
+def handle_plot(args: argparse.Namespace) -> int:
+    from ml.simulate import plot
+
+    print(plot(args.runs, args.out, metric=args.metric, title=args.title))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ml.cli", description="marslabel ML commands")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_ml_commands(sub)
+    args = parser.parse_args(argv)
+    return int(args.handler(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
