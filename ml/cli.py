@@ -76,6 +76,7 @@ def add_ml_commands(subparsers: argparse._SubParsersAction) -> None:
     sim.add_argument("--top-k", type=float, default=None, help="aggregate the top k%% pixels, not the mean")
     sim.add_argument("--exclude-class", type=int, default=None, help="ignore pixels predicted as this class")
     sim.add_argument("--round0-cache", type=Path, default=None, help="folder sharing round-0 models")
+    sim.add_argument("--checkpoint-dir", type=Path, default=None, help="round checkpoints (default: --out)")
     sim.add_argument("--train-options", type=_json_dict, default={}, help="JSON for TrainConfig.options")
     sim.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     sim.set_defaults(handler=handle_simulate)
@@ -128,6 +129,7 @@ def handle_simulate(args: argparse.Namespace) -> int:
         top_k_percent=args.top_k,
         exclude_class=args.exclude_class,
         round0_cache=args.round0_cache,
+        checkpoint_dir=args.checkpoint_dir,
         train_options=args.train_options,
     )
     records = run_simulation(config)

@@ -42,8 +42,8 @@ RUN_FILE = "run.json"
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "cpu": {
         "supervised": {"crop_size": 192, "batch_labeled": 8, "steps": 400},
-        "cps-mars": {"crop_size": 160, "batch_labeled": 8, "batch_unlabeled": 8, "steps": 140},
-        "s5mars": {"crop_size": 160, "batch_labeled": 8, "batch_unlabeled": 8, "steps": 200},
+        "cps-mars": {"crop_size": 128, "batch_labeled": 8, "batch_unlabeled": 8, "steps": 160},
+        "s5mars": {"crop_size": 128, "batch_labeled": 8, "batch_unlabeled": 8, "steps": 240},
     },
     "paper": {
         method: {
@@ -89,6 +89,7 @@ class SimulationConfig:
     top_k_percent: float | None = None
     exclude_class: int | None = None
     round0_cache: Path | None = None
+    checkpoint_dir: Path | None = None  # where round checkpoints go; None = inside `out`
     train_options: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -104,7 +105,7 @@ class SimulationConfig:
     def from_json(cls, data: dict[str, Any]) -> SimulationConfig:
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in known}
-        for key in ("data", "out", "val_data", "round0_cache"):
+        for key in ("data", "out", "val_data", "round0_cache", "checkpoint_dir"):
             if kwargs.get(key) is not None:
                 kwargs[key] = Path(kwargs[key])
         if kwargs.get("class_ids") is not None:
@@ -353,7 +354,7 @@ def _check_run_file(config: SimulationConfig) -> None:
     current = config.to_json()
     if path.exists():
         saved = json.loads(path.read_text())
-        ignore = {"out", "device", "score_batch_size", "eval_batch_size"}
+        ignore = {"out", "device", "score_batch_size", "eval_batch_size", "checkpoint_dir"}
         changed = sorted(k for k in current if k not in ignore and saved.get(k) != current[k])
         if changed:
             raise ValueError(
@@ -409,7 +410,7 @@ def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress)
         labeled_source = SubsetSource(ds.pool, labeled)
         unlabeled_source = ds.pool if config.method != "supervised" else None
         init_from = previous_checkpoint if warm and r > 0 else None
-        cached, checkpoint_path = None, config.out / f"round_{r:03d}" / "checkpoint.pt"
+        cached, checkpoint_path = None, (config.checkpoint_dir or config.out) / f"round_{r:03d}" / "checkpoint.pt"
         if r == 0 and config.round0_cache is not None:
             cached, checkpoint_path = _round0_from_cache(config, train, labeled)
         inner, close = tqdm_progress(f"round {r} train")

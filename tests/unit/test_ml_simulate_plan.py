@@ -44,7 +44,7 @@ def test_train_config_from_profile_and_warm_start(tmp_path: Path) -> None:
     cold = build_train_config(config, 9, round_index=0, warm=True)
     warm = build_train_config(config, 9, round_index=1, warm=True)
     assert cold.steps == 100 and warm.steps == 40
-    assert cold.decoder_dropout and cold.num_classes == 9 and cold.crop_size == 160
+    assert cold.decoder_dropout and cold.num_classes == 9 and cold.crop_size == 128
     config.warm_steps = 7
     assert build_train_config(config, 9, 2, warm=True).steps == 7
     assert build_train_config(config, 9, 2, warm=False).steps == 100

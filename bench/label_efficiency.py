@@ -1,0 +1,249 @@
+"""Label-efficiency benchmark on the AI4Mars MSL 256² dev set (../shared/data/ai4mars-msl256-dev).
+
+Pool 2,100 (splits/pool.txt), validation 300 (splits/val.txt). mIoU over the classes present there:
+soil 2, sand 3, bedrock 4, rock 5; per-class IoU and the 3-class mIoU without rock (rock is < 1% of
+the labelled pixels and swings the 4-class figure) are reported beside it.
+
+Configurations, each its own command (run from the repository root, one at a time):
+
+    .venv/bin/python bench/label_efficiency.py run --config full-supervised      # (a) seed 0
+    .venv/bin/python bench/label_efficiency.py run --config sup-3pct             # (b) seeds 0,1,2
+    .venv/bin/python bench/label_efficiency.py run --config cps-random           # (c) seeds 0,1,2
+    .venv/bin/python bench/label_efficiency.py run --config cps-entropy          # (c)
+    .venv/bin/python bench/label_efficiency.py run --config cps-ueq              # (c)
+    .venv/bin/python bench/label_efficiency.py run --config s5mars-ueq           # (d)
+    .venv/bin/python bench/label_efficiency.py summary                           # table + plot
+
+`--seeds 1` runs one seed; `--smoke` runs the same configuration end to end on a tiny synthetic
+dataset (a few steps, crop 64) under bench/results/smoke/. A stopped command resumes when rerun:
+finished rounds are read from their JSON, a half-trained round from the trainer's checkpoint.
+Round JSONs: bench/results/label_efficiency/<config>-seed<k>/round_NNN.json; checkpoints (not
+committed): bench/runs/label_efficiency/.
+
+The AL runs start from 1% (21 random images), then 2 query rounds of 21 images up to 3% (63).
+
+CPU budget (profile `cpu`, 2 threads; the whole set must fit in 3 hours = 10,800 s)
+--------------------------------------------------------------------------------------
+Unit costs. Measured (METHODS §6): one supervised step at 256², batch 8 = 1.8 s; cost scales with
+crop area. Inferred: a CPS step (batch 8 + 8, two branches) ≈ 4 × a supervised step; an S5Mars step
+(student on 8 + 8, teacher forward on 8) ≈ 2.5 ×; inference ≈ ⅓ of a training pass, i.e. 0.075 s per
+256² image per network (0.15 s for the two CPS branches).
+    supervised, crop 192: 1.8 × (192/256)² = 1.01 s/step     supervised, crop 256: 1.8 s/step
+    cps-mars,   crop 128: 7.2 × (128/256)² = 1.80 s/step     s5mars,     crop 128: 4.5 × ¼ = 1.125 s/step
+    validation (300 images at 256²): 22 s one network, 45 s CPS
+    scoring 300 random pool candidates at 256² (`--candidates 300`): 22 s one network, 45 s CPS
+
+(a) full-supervised, 900 steps at 256² (≈ 3.4 epochs of 2,100):  900 × 1.8 + 22          =  1,642 s
+(b) sup-3pct, 400 steps at 192², × 3 seeds:                       3 × (400 × 1.01 + 22)   =  1,281 s
+(c) cps-*, per seed: round 0 (160 steps) trained ONCE and shared by the three strategies
+    through the round-0 cache (same config + same 21 seeded ids → same model):  288 + 45  =    333 s
+    rounds 1–2 warm-started from the previous round (64 steps = 0.4 × 160), 3 strategies:
+                                                                   6 × (64 × 1.8 + 45)   =    960 s
+    scoring (entropy, ueq) × 2 rounds:                              4 × 45               =    180 s
+    × 3 seeds:                                                      3 × 1,473            =  4,419 s
+(d) s5mars-ueq, per seed: 240 × 1.125 + 22 + 2 × (96 × 1.125 + 22) + 2 × 22 = 596 s; × 3 =  1,791 s
+Total ≈ 9,133 s ≈ 2 h 32 min, leaving ≈ 28 min (15%) for model building, checkpoint writing, data
+loading, and the uncertainty of the inferred CPS/S5Mars factors.
+
+Choices that make this fit, and what they cost in fidelity:
+- warm start for rounds > 0 (METHODS §4.4 allows it; the papers' protocol is the cold start);
+- SSL crops of 128² from 256² images (scale 0.75–1.5): the network sees a quarter of a view per step;
+- scoring a seeded random subset of 300 of the ≈ 2,050 unlabelled images per round (a standard
+  subset trick for large pools); the picks are the top 21 of those 300;
+- schedules far below the papers' (150k iterations): the figures rank strategies under a small,
+  equal compute budget, they do not reproduce the papers' absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+DATA = REPO.parent / "shared" / "data" / "ai4mars-msl256-dev"
+RESULTS = REPO / "bench" / "results" / "label_efficiency"
+RUNS = REPO / "bench" / "runs" / "label_efficiency"
+SMOKE = REPO / "bench" / "results" / "smoke"
+SMOKE_RUNS = REPO / "bench" / "runs" / "smoke"
+CLASS_IDS = (2, 3, 4, 5)  # soil, sand, bedrock, rock: the classes present in the dev set
+SEEDS = (0, 1, 2)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    method: str
+    strategy: str
+    initial: str
+    budget: str
+    rounds: int
+    seeds: tuple[int, ...] = SEEDS
+    steps: int | None = None  # None: the `cpu` profile's value
+    crop: int | None = None
+    candidates: int | None = 300
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+CONFIGS: dict[str, BenchConfig] = {
+    "full-supervised": BenchConfig("supervised", "random", "100%", "100%", 0, seeds=(0,), steps=900, crop=256),
+    "sup-3pct": BenchConfig("supervised", "random", "3%", "3%", 0),
+    "cps-random": BenchConfig("cps-mars", "random", "1%", "3%", 2),
+    "cps-entropy": BenchConfig("cps-mars", "entropy", "1%", "3%", 2),
+    "cps-ueq": BenchConfig("cps-mars", "ueq", "1%", "3%", 2),
+    "s5mars-ueq": BenchConfig("s5mars", "ueq", "1%", "3%", 2),
+}
+
+
+def _smoke_data() -> Path:
+    from ml.synthetic import write_synthetic_dataset
+
+    root = SMOKE_RUNS / "data"
+    if not (root / "splits" / "val.txt").exists():
+        write_synthetic_dataset(root, count=30, size=64, seed=0, val_fraction=0.2)
+    return root
+
+
+def run_config(name: str, seeds: tuple[int, ...] | None, smoke: bool, threads: int, device: str) -> None:
+    import torch
+
+    from ml.simulate import SimulationConfig, run_simulation
+
+    torch.set_num_threads(threads)
+    bench = CONFIGS[name]
+    for seed in seeds if seeds is not None else bench.seeds:
+        results, runs = (SMOKE, SMOKE_RUNS) if smoke else (RESULTS, RUNS)
+        run = f"{name}-seed{seed}"
+        config = SimulationConfig(
+            data=_smoke_data() if smoke else DATA,
+            out=results / "label_efficiency" / run if smoke else results / run,
+            method=bench.method,
+            strategy=bench.strategy,
+            # smoke: 24 pool images; 4 to start, 2 rounds up to 8 (the percentages would round to 0)
+            initial=("24" if bench.initial == "100%" else "8" if bench.initial == "3%" else "4")
+            if smoke
+            else bench.initial,
+            budget=("24" if bench.budget == "100%" else "8") if smoke else bench.budget,
+            rounds=bench.rounds,
+            profile="cpu",
+            seed=seed,
+            class_ids=None if smoke else CLASS_IDS,
+            steps=3 if smoke else bench.steps,
+            warm_steps=2 if smoke else None,
+            crop_size=64 if smoke else bench.crop,
+            device=device,
+            candidates=10 if smoke else bench.candidates,
+            round0_cache=runs / "round0-cache",
+            checkpoint_dir=runs / run,
+            train_options=dict(bench.extra),
+        )
+        started = time.perf_counter()
+        records = run_simulation(config)
+        last = records[-1]
+        print(
+            f"{run}: {len(records)} rounds, final {last['labeled_count']} labeled, mIoU {last['miou']:.4f}"
+            + (f", no rock {last['miou_without_rock']:.4f}" if last.get("miou_without_rock") is not None else "")
+            + f" ({time.perf_counter() - started:.0f} s this call)"
+        )
+
+
+def _fmt(values: list[float]) -> str:
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    if not values:
+        return "—"
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
+def summary(smoke: bool) -> str:
+    from ml.simulate import plot, read_rounds
+
+    root = SMOKE / "label_efficiency" if smoke else RESULTS
+    lines = [
+        "# Label efficiency, ai4mars-msl256-dev" + (" (SMOKE: synthetic, meaningless numbers)" if smoke else ""),
+        "",
+        "Final round of each run; mean ± sample std over seeds (n = seeds found). mIoU over soil, sand,"
+        " bedrock, rock; 'no rock' = 3-class mIoU. Time = training + scoring + evaluation, all rounds.",
+        "",
+        "| config | method | strategy | labeled | n | mIoU | no rock | soil | sand | bedrock | rock | minutes |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    run_dirs: list[Path] = []
+    for name, bench in CONFIGS.items():
+        finals: list[dict[str, Any]] = []
+        minutes: list[float] = []
+        for seed in bench.seeds:
+            folder = root / f"{name}-seed{seed}"
+            rounds = read_rounds(folder) if folder.exists() else []
+            if len(rounds) == bench.rounds + 1:
+                finals.append(rounds[-1])
+                minutes.append(
+                    sum(
+                        (r.get("train_seconds") or 0) * (not r.get("round0_shared"))
+                        + (r.get("score_seconds") or 0)
+                        + (r.get("eval_seconds") or 0) * (not r.get("round0_shared"))
+                        for r in rounds
+                    )
+                    / 60
+                )
+            if rounds:
+                run_dirs.append(folder)
+        if not finals:
+            lines.append(f"| {name} | {bench.method} | {bench.strategy} | — | 0 | not run | | | | | | |")
+            continue
+        per_class = [
+            _fmt([f["per_class_iou"].get(str(c)) for f in finals if f["per_class_iou"].get(str(c)) is not None])
+            for c in (2, 3, 4, 5)
+        ]
+        lines.append(
+            f"| {name} | {bench.method} | {bench.strategy} | {finals[0]['labeled_count']} | {len(finals)} | "
+            f"{_fmt([f['miou'] for f in finals])} | {_fmt([f.get('miou_without_rock') for f in finals])} | "
+            + " | ".join(per_class)
+            + f" | {_fmt(minutes)} |"
+        )
+    text = "\n".join(lines) + "\n"
+    if run_dirs:
+        png = plot(run_dirs, root / "label_efficiency.png", title="ai4mars-msl256-dev, val mIoU (4 classes)")
+        plot(run_dirs, root / "label_efficiency_no_rock.png", metric="miou_without_rock", title="3-class mIoU")
+        text += f"\n![label efficiency]({png.name})\n"
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "summary.md").write_text(text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run (or resume) one configuration")
+    run.add_argument("--config", required=True, choices=sorted(CONFIGS))
+    run.add_argument("--seeds", default=None, help="comma-separated seeds (default: the config's)")
+    run.add_argument("--smoke", action="store_true", help="tiny synthetic dataset, a few steps")
+    run.add_argument("--threads", type=int, default=2)
+    run.add_argument("--device", default="auto")
+    summ = sub.add_parser("summary", help="print the table, write summary.md and the plots")
+    summ.add_argument("--smoke", action="store_true")
+    sub.add_parser("list", help="print the configurations")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        if not args.smoke and not DATA.is_dir():
+            parser.error(f"dev data not found at {DATA}")
+        seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None
+        run_config(args.config, seeds, args.smoke, args.threads, args.device)
+    elif args.command == "summary":
+        print(summary(args.smoke))
+    else:
+        for name, bench in CONFIGS.items():
+            print(name, json.dumps(bench.__dict__, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
