@@ -31,7 +31,14 @@ def utcnow() -> datetime:
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
     # Store the lower-case values, checked by a constraint on every backend.
-    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e], native_enum=False, length=32)
+    return Enum(
+        cls,
+        name=name,
+        values_callable=lambda e: [m.value for m in e],
+        native_enum=False,
+        length=32,
+        create_constraint=True,
+    )
 
 
 class Role(enum.StrEnum):

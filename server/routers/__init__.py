@@ -1,0 +1,12 @@
+"""Every router create_app includes under /api/v1, one file per resource."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from server.routers import projects, users
+
+ALL_ROUTERS: list[APIRouter] = [
+    projects.router,
+    users.router,
+]

@@ -1,0 +1,47 @@
+"""Imports from a server-side folder, as a job."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, status
+
+from server.deps import SessionDep, SettingsDep, require
+from server.imports import ImportPathError, resolve_import_path
+from server.job_schemas import ImportCreate, JobPublic
+from server.jobs import BrokerUnavailable, create_job, mark_unsent, send_job
+from server.models import User
+from server.store.projects import get_project
+
+router = APIRouter(tags=["imports"])
+
+
+@router.post("/projects/{project_id}/imports", status_code=status.HTTP_202_ACCEPTED)
+def start_import(
+    project_id: int,
+    body: ImportCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: Annotated[User, Depends(require("import.start"))],
+) -> JobPublic:
+    get_project(session, project_id)
+    try:
+        folder = resolve_import_path(settings.import_root, body.path)
+    except ImportPathError as error:
+        raise HTTPException(error.status, str(error)) from error
+    params = {
+        "path": body.path,
+        "resolved_path": str(folder),
+        "layout": body.layout,
+        "split": body.split.value if body.split else None,
+    }
+    job = create_job(session, kind="import", project_id=project_id, params=params, created_by=user.id)
+    # The row must be visible before the worker can receive the task.
+    session.commit()
+    try:
+        send_job(settings, job)
+    except BrokerUnavailable as error:
+        mark_unsent(session, job, str(error))
+        session.commit()
+        raise HTTPException(503, str(error)) from error
+    return JobPublic.model_validate(job)

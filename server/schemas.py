@@ -1,0 +1,158 @@
+"""Typed request and response bodies of the REST API: XCreate / XUpdate / XPublic per resource."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from server.models import ImageStatus, MaskSource, Role, Split
+
+ColorChannel = Annotated[int, Field(ge=0, le=255)]
+
+
+class ClassDef(BaseModel):
+    id: int = Field(ge=0, le=254)
+    name: str = Field(min_length=1, max_length=100)
+    color: tuple[ColorChannel, ColorChannel, ColorChannel] = Field(description="[r, g, b], each 0..255")
+
+
+def _check_classes(classes: list[ClassDef], ignore_index: int) -> None:
+    ids = [c.id for c in classes]
+    if ids != list(range(len(ids))):
+        raise ValueError(f"class ids must be 0..{len(ids) - 1} in order, got {ids}")
+    names = [c.name for c in classes]
+    if len(set(names)) != len(names):
+        raise ValueError("class names must be unique")
+    if ignore_index in ids:
+        raise ValueError(f"ignore_index {ignore_index} is also a class id")
+
+
+class ProjectCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    classes: list[ClassDef] = Field(min_length=1, max_length=255)
+    ignore_index: int = Field(255, ge=0, le=255)
+
+    @model_validator(mode="after")
+    def _classes_fit(self) -> ProjectCreate:
+        _check_classes(self.classes, self.ignore_index)
+        return self
+
+
+class ProjectUpdate(BaseModel):
+    """Fields left out stay as they are. Classes may be renamed, recoloured, added, or removed from the end
+    when no mask version uses them; the ignore index is fixed at creation (stored masks depend on it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = None
+    classes: list[ClassDef] | None = Field(None, min_length=1, max_length=255)
+
+
+class ProjectPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    description: str
+    classes: list[ClassDef]
+    ignore_index: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ImagePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    project_id: int
+    file_name: str
+    sha256: str
+    width: int
+    height: int
+    format: str
+    byte_size: int
+    split: Split
+    status: ImageStatus
+    import_order: int
+    claimed_by: int | None
+    claim_expires_at: datetime | None
+    created_at: datetime
+    latest_mask_version: int | None = Field(None, description="Newest mask version of any source; null = none")
+
+
+class ImagePage(BaseModel):
+    items: list[ImagePublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class ImageUploadItem(BaseModel):
+    file_name: str
+    status: str = Field(description="stored | duplicate | rejected")
+    reason: str | None = None
+    image_id: int | None = None
+    mask_version: int | None = Field(None, description="Version of the label stored with the image, if any")
+
+
+class ImageUploadResult(BaseModel):
+    items: list[ImageUploadItem]
+    stored: int
+    duplicate: int
+    rejected: int
+    unmatched_labels: list[str] = Field(default_factory=list, description="Label files that matched no image")
+
+
+class MaskVersionPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    image_id: int
+    version: int
+    parent_version: int | None
+    source: MaskSource
+    author_id: int | None
+    model_version_id: int | None
+    sha256: str
+    class_ids: list[int]
+    labeled_fraction: float
+    created_at: datetime
+
+
+class QueueNext(BaseModel):
+    image: ImagePublic | None = Field(description="The claimed image; null when nothing is left for the caller")
+    claim_expires_at: datetime | None = None
+    rank: int | None = Field(None, description="Rank in the latest done query round; null = import order")
+    score: float | None = None
+
+
+class QueueImageRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    image_id: int
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=120)
+    role: Role
+
+
+class UserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    role: Role
+    created_at: datetime
+
+
+class UserWithToken(UserPublic):
+    token: str = Field(description="Shown once; only its sha256 is stored")

@@ -1,0 +1,65 @@
+"""Test data: image and mask bytes of a given size, projects."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from sqlalchemy.orm import Session
+
+from server.models import Project
+from server.store.projects import create_project
+
+DEFAULT_CLASSES: list[dict[str, Any]] = [
+    {"id": 0, "name": "soil", "color": [120, 80, 40]},
+    {"id": 1, "name": "bedrock", "color": [90, 90, 90]},
+    {"id": 2, "name": "sand", "color": [230, 200, 120]},
+    {"id": 3, "name": "big rock", "color": [200, 40, 40]},
+]
+
+
+def image_bytes(width: int = 32, height: int = 24, *, fmt: str = "PNG", mode: str = "RGB", seed: int = 0) -> bytes:
+    """Random-content image bytes: a different seed gives a different file (and sha256)."""
+    rng = np.random.default_rng(seed)
+    channels = {"RGB": 3, "L": 1}[mode]
+    pixels = rng.integers(0, 256, size=(height, width, channels), dtype=np.uint8)
+    picture = Image.fromarray(pixels[..., 0] if channels == 1 else pixels, mode)
+    buffer = io.BytesIO()
+    picture.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def mask_png(width: int = 32, height: int = 24, *, values: tuple[int, ...] = (0, 1, 255), mode: str = "L") -> bytes:
+    """A mask that cycles through `values` row by row; mode L, P (a palette) or RGB (all channels equal)."""
+    rows = np.array([values[y % len(values)] for y in range(height)], dtype=np.uint8)
+    ids = np.repeat(rows[:, None], width, axis=1)
+    if mode == "RGB":
+        picture = Image.fromarray(np.stack([ids, ids, ids], axis=-1), "RGB")
+    else:
+        picture = Image.fromarray(ids, "L")
+        if mode == "P":
+            picture = picture.convert("L")
+            picture.putpalette([c for i in range(256) for c in (i, 255 - i, i // 2)])
+            picture = Image.frombytes("P", picture.size, ids.tobytes())
+            picture.putpalette([c for i in range(256) for c in (i, 255 - i, i // 2)])
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def project_payload(name: str = "jezero", classes: list[dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "description": "test project",
+        "classes": DEFAULT_CLASSES if classes is None else classes,
+        **extra,
+    }
+
+
+def make_project(session: Session, name: str = "jezero", classes: list[dict[str, Any]] | None = None) -> Project:
+    """A project written through the store and committed, so the app (another connection) sees it."""
+    project = create_project(session, name, classes or DEFAULT_CLASSES, description="test project")
+    session.commit()
+    return project
