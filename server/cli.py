@@ -1,0 +1,198 @@
+"""The `marslabel` command: migrate, create-user, demo, serve, worker, and the ML commands of ml.cli.
+
+Heavy imports (FastAPI app, Celery, torch) stay inside the handlers so that `marslabel --help` is quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+from server.models import Role
+
+
+def _settings() -> Any:
+    from server.settings import get_settings
+
+    return get_settings()
+
+
+def _shown_url(url: str) -> str:
+    from sqlalchemy import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def handle_migrate(_args: argparse.Namespace) -> int:
+    from server.schema import upgrade_to_head
+
+    url = _settings().resolved_database_url
+    revision = upgrade_to_head(url)
+    print(f"database {_shown_url(url)} is at schema revision {revision}")
+    return 0
+
+
+def _require_schema(url: str) -> bool:
+    from server.schema import SchemaNotCurrentError, check_schema
+
+    try:
+        check_schema(url)
+    except SchemaNotCurrentError as error:
+        print(f"marslabel: {error}", file=sys.stderr)
+        return False
+    return True
+
+
+def handle_create_user(args: argparse.Namespace) -> int:
+    from server.db import session_scope
+    from server.store.errors import StoreError
+    from server.store.users import create_user
+
+    url = _settings().resolved_database_url
+    if not _require_schema(url):
+        return 2
+    try:
+        with session_scope(url) as session:
+            user, token = create_user(session, args.name, Role(args.role))
+            user_id = user.id
+    except (StoreError, ValueError) as error:
+        print(f"marslabel: {error}", file=sys.stderr)
+        return 1
+    print(f"created user {args.name!r} (id {user_id}, role {args.role}); its token, shown only now:", file=sys.stderr)
+    print(token)
+    return 0
+
+
+def handle_demo(args: argparse.Namespace) -> int:
+    from server.demo import make_demo
+
+    url = _settings().resolved_database_url
+    if not _require_schema(url):
+        return 2
+    print(make_demo(url, scenes=args.scenes))
+    return 0
+
+
+def handle_worker(args: argparse.Namespace) -> int:
+    from worker.celery_app import create_celery_app
+
+    settings = _settings()
+    if not _require_schema(settings.resolved_database_url):
+        return 2
+    queues = ",".join(q.strip() for q in args.queues.split(",") if q.strip())
+    app = create_celery_app(settings)
+    argv = [
+        "worker",
+        "--queues",
+        queues,
+        "--concurrency",
+        str(args.concurrency),
+        "--pool",
+        args.pool,
+        "--loglevel",
+        args.loglevel,
+        "--hostname",
+        f"{queues.replace(',', '-')}.{os.getpid()}@%h",
+        # Liveness is the jobs table's heartbeat; these broadcasts only cost start-up time and traffic.
+        "--without-mingle",
+        "--without-gossip",
+        "--without-heartbeat",
+    ]
+    app.worker_main(argv)
+    return 0
+
+
+def _start_embedded_worker() -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "server.cli", "worker", "--queues", "cpu,gpu", "--concurrency", "1"]
+    # Its own process group, so that stopping it also stops its pool processes.
+    return subprocess.Popen(command, start_new_session=True)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def handle_serve(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if args.host:
+        settings.host = args.host
+    if args.port:
+        settings.port = args.port
+    url = settings.resolved_database_url
+    if not _require_schema(url):
+        return 2
+
+    import uvicorn
+
+    from server.app import create_app
+    from server.jobs import reap_stale_jobs
+
+    reap_stale_jobs(settings)  # jobs left running by a worker that died while the service was down
+    app = create_app(settings)
+    worker = None
+    if settings.broker_url is None and settings.embedded_worker and not args.no_worker:
+        worker = _start_embedded_worker()
+    where = "embedded SQLite database and broker" if settings.broker_url is None else _shown_url(url)
+    print(f"marslabel serving on http://{settings.host}:{settings.port}/  ({where})", flush=True)
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    finally:
+        if worker is not None:
+            _stop(worker)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="marslabel", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("migrate", help="create or upgrade the database schema").set_defaults(handler=handle_migrate)
+
+    user = sub.add_parser("create-user", help="add a user and print their bearer token")
+    user.add_argument("name")
+    user.add_argument("--role", required=True, choices=[r.value for r in Role])
+    user.set_defaults(handler=handle_create_user)
+
+    demo = sub.add_parser("demo", help="add the demo project with synthetic Mars scenes (idempotent)")
+    demo.add_argument("--scenes", type=int, default=24)
+    demo.set_defaults(handler=handle_demo)
+
+    serve = sub.add_parser("serve", help="run the API (and, on the embedded default, its own worker)")
+    serve.add_argument("--host", default=None, help="default: MARSLABEL_HOST")
+    serve.add_argument("--port", type=int, default=None, help="default: MARSLABEL_PORT")
+    serve.add_argument("--no-worker", action="store_true", help="do not start the embedded worker process")
+    serve.set_defaults(handler=handle_serve)
+
+    worker = sub.add_parser("worker", help="run a Celery worker for jobs")
+    worker.add_argument("--queues", default="cpu,gpu", help="comma-separated: cpu, gpu or both")
+    worker.add_argument("--concurrency", type=int, default=1, help="jobs run at once")
+    worker.add_argument("--pool", default="prefork", choices=["prefork", "solo", "threads"])
+    worker.add_argument("--loglevel", default="INFO")
+    worker.set_defaults(handler=handle_worker)
+
+    if importlib.util.find_spec("ml.cli") is not None:
+        from ml.cli import add_ml_commands
+
+        add_ml_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""`marslabel demo`: a project of procedurally generated Mars-like scenes (ml.synthetic), some labeled."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+from sqlalchemy import func, select
+
+from server.db import session_scope
+from server.models import Image as ImageRow
+from server.models import Project, Split
+from server.store.images import add_image
+from server.store.projects import create_project
+
+DEMO_NAME = "demo"
+# The S5Mars classes (METHODS.md §1.2); the synthetic scenes use the first six.
+S5MARS_CLASSES = [
+    {"id": 0, "name": "sky", "color": [107, 142, 35]},
+    {"id": 1, "name": "ridge", "color": [128, 64, 128]},
+    {"id": 2, "name": "soil", "color": [220, 20, 60]},
+    {"id": 3, "name": "sand", "color": [152, 251, 152]},
+    {"id": 4, "name": "bedrock", "color": [119, 11, 32]},
+    {"id": 5, "name": "rock", "color": [20, 60, 60]},
+    {"id": 6, "name": "rover", "color": [15, 51, 252]},
+    {"id": 7, "name": "trace", "color": [22, 220, 60]},
+    {"id": 8, "name": "hole", "color": [152, 21, 12]},
+]
+
+
+def _png(array: np.ndarray, mode: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode=mode).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _plan(index: int, scenes: int) -> tuple[Split, bool]:
+    """Split and whether the scene comes with its label: a labeled val sixth, a third of the pool labeled."""
+    if index < max(1, scenes // 6):
+        return Split.val, True
+    return Split.pool, index % 3 == 0
+
+
+def make_demo(url: str, scenes: int = 24) -> str:
+    """Create (or complete) the demo project; scenes depend only on their seed, so a re-run adds nothing."""
+    from ml.synthetic import generate_scene  # numpy/scipy work, only when asked for
+
+    with session_scope(url) as session:
+        project = session.scalar(select(Project).where(Project.name == DEMO_NAME))
+        created = project is None
+        if project is None:
+            project = create_project(
+                session, DEMO_NAME, S5MARS_CLASSES, description="Synthetic Mars-like scenes (marslabel demo)"
+            )
+        present = session.scalar(select(func.count()).select_from(ImageRow).where(ImageRow.project_id == project.id))
+        added = labeled = 0
+        if (present or 0) < scenes:
+            for index in range(scenes):
+                image, label = generate_scene(seed=index, size=256)
+                split, with_label = _plan(index, scenes)
+                result = add_image(
+                    session,
+                    project,
+                    f"scene_{index:03d}.png",
+                    _png(image, "RGB"),
+                    split=split,
+                    label_png=_png(label, "L") if with_label else None,
+                )
+                if not getattr(result, "duplicate", False):
+                    added += 1
+                    labeled += int(with_label)
+        total = session.scalar(select(func.count()).select_from(ImageRow).where(ImageRow.project_id == project.id))
+        project_id = project.id
+    verb = "created" if created else "already there:"
+    return f"demo project {verb} id {project_id}, {total} images ({added} added now, {labeled} of them with labels)"

@@ -1,0 +1,215 @@
+"""The job protocol's server half: create the row, send the task by name, cancel, reap lost jobs.
+
+The API never imports worker/ (nor torch): a task is sent by its name through a Celery client that
+knows only the broker. JOB_KINDS is the one table of job kinds: the queue each goes to, and the handler
+(a dotted path that only the worker resolves).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from server.broker import celery_config
+from server.db import session_scope
+from server.models import Job, JobStatus
+from server.settings import Settings
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobKind:
+    queue: str  # "cpu" or "gpu": which workers take it
+    handler: str  # "module:function", resolved by the worker only
+
+
+# Later issues add train, score, pseudo_label, export, sam_embed here.
+JOB_KINDS: dict[str, JobKind] = {
+    "import": JobKind(queue="cpu", handler="worker.tasks.import_folder:run_import"),
+}
+
+TERMINAL_STATUSES = frozenset({JobStatus.done, JobStatus.failed, JobStatus.cancelled})
+MAX_ATTEMPTS = 3
+STALE_HEARTBEATS = 4  # a running job is lost after this many missed heartbeats
+
+
+class BrokerUnavailable(RuntimeError):
+    """The task could not be handed to the broker."""
+
+
+def task_name(kind: str) -> str:
+    return f"marslabel.{kind}"
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def stale_cutoff(settings: Settings, now: datetime | None = None) -> datetime:
+    now = now or datetime.now(UTC)
+    return now - timedelta(seconds=STALE_HEARTBEATS * settings.job_heartbeat_seconds)
+
+
+def new_task_id() -> str:
+    return str(uuid.uuid4())
+
+
+@lru_cache(maxsize=8)
+def _client_for(config_json: str) -> Celery:
+    from celery import Celery  # kept out of module import: only a route that sends pays for it
+
+    client = Celery("marslabel-api", set_as_current=False)
+    client.conf.update(json.loads(config_json))
+    return client
+
+
+def celery_client(settings: Settings) -> Celery:
+    """A Celery app that only sends (no task code), one per broker configuration."""
+    return _client_for(json.dumps(celery_config(settings), sort_keys=True))
+
+
+def create_job(
+    session: Session, *, kind: str, project_id: int | None, params: dict[str, Any], created_by: int | None
+) -> Job:
+    """Add a queued job row (not committed). Commit before `send_job`, so the worker finds the row."""
+    if kind not in JOB_KINDS:
+        raise ValueError(f"unknown job kind {kind!r}")
+    job = Job(
+        kind=kind,
+        project_id=project_id,
+        params=params,
+        created_by=created_by,
+        status=JobStatus.queued,
+        progress=0.0,
+        message="queued",
+        celery_task_id=new_task_id(),
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def send_job(settings: Settings, job: Job) -> None:
+    """Hand the job's task to the broker by name; raises BrokerUnavailable."""
+    kind = JOB_KINDS[job.kind]
+    try:
+        celery_client(settings).send_task(
+            task_name(job.kind), args=[job.id], queue=kind.queue, task_id=job.celery_task_id
+        )
+    except Exception as exc:  # kombu raises many kinds (OperationalError, OSError, ...)
+        raise BrokerUnavailable(f"the job broker is unreachable: {exc}") from exc
+
+
+def mark_unsent(session: Session, job: Job, error: str) -> None:
+    job.status = JobStatus.failed
+    job.error = error
+    job.message = "could not be queued"
+    job.finished_at = datetime.now(UTC)
+
+
+def request_cancel(session: Session, settings: Settings, job: Job) -> Job:
+    """Ask a job to stop. A queued job is cancelled at once; a running one stops at its next progress report.
+
+    Conditional UPDATEs, so a worker claiming the job at the same moment is never overwritten.
+    """
+    active = (Job.id == job.id) & Job.status.in_([JobStatus.queued, JobStatus.running])
+    session.execute(update(Job).where(active).values(cancel_requested=True))
+    cancelled_now = session.execute(
+        update(Job)
+        .where((Job.id == job.id) & (Job.status == JobStatus.queued))
+        .values(status=JobStatus.cancelled, message="cancelled before it started", finished_at=datetime.now(UTC))
+    ).rowcount
+    session.refresh(job)
+    if cancelled_now and job.celery_task_id:
+        revoke_task(settings, job.celery_task_id)
+    return job
+
+
+def revoke_task(settings: Settings, task_id: str) -> None:
+    # Best effort: the worker also skips a task whose row is cancelled, so a lost revoke does no harm.
+    try:
+        celery_client(settings).control.revoke(task_id)
+    except Exception as exc:
+        log.warning("could not revoke task %s: %s", task_id, exc)
+
+
+@dataclass
+class ReapReport:
+    requeued: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+
+
+def reap_stale_jobs(settings: Settings, now: datetime | None = None) -> ReapReport:
+    """Re-queue (attempts < MAX_ATTEMPTS) or fail every running job whose worker stopped beating.
+
+    Each change is a conditional UPDATE on the task id the job had, so two reapers never both re-queue it.
+    """
+    report = ReapReport()
+    cutoff = stale_cutoff(settings, now)
+    url = settings.resolved_database_url
+    with session_scope(url) as session:
+        stale = session.execute(
+            select(Job.id, Job.celery_task_id, Job.attempts, Job.worker, Job.heartbeat_at, Job.started_at).where(
+                Job.status == JobStatus.running
+            )
+        ).all()
+    for job_id, task_id, attempts, worker, heartbeat_at, started_at in stale:
+        last_seen = as_utc(heartbeat_at or started_at)
+        if last_seen is not None and last_seen >= cutoff:
+            continue
+        with session_scope(url) as session:
+            guard = (Job.id == job_id) & (Job.status == JobStatus.running) & (Job.celery_task_id == task_id)
+            if attempts >= MAX_ATTEMPTS:
+                changed = session.execute(
+                    update(Job)
+                    .where(guard)
+                    .values(
+                        status=JobStatus.failed,
+                        error=f"its worker ({worker}) was lost {attempts} times; not retried again",
+                        message="worker lost",
+                        finished_at=datetime.now(UTC),
+                    )
+                ).rowcount
+                if changed:
+                    report.failed.append(job_id)
+                continue
+            fresh_id = new_task_id()
+            changed = session.execute(
+                update(Job)
+                .where(guard)
+                .values(
+                    status=JobStatus.queued,
+                    celery_task_id=fresh_id,
+                    worker=None,
+                    message=f"re-queued: worker {worker} stopped beating (attempt {attempts} of {MAX_ATTEMPTS})",
+                )
+            ).rowcount
+        if not changed:
+            continue
+        with session_scope(url) as session:
+            job = session.get(Job, job_id)
+            assert job is not None
+            try:
+                send_job(settings, job)
+                report.requeued.append(job_id)
+            except BrokerUnavailable as exc:
+                mark_unsent(session, job, str(exc))
+                report.failed.append(job_id)
+    if report.requeued or report.failed:
+        log.warning("reaper: re-queued jobs %s, failed jobs %s", report.requeued, report.failed)
+    return report

@@ -1,0 +1,88 @@
+"""The Celery app, built from server settings: one task per entry of server.jobs.JOB_KINDS.
+
+`marslabel worker` calls create_celery_app(settings). For `celery -A worker.celery_app worker` the module
+attribute `app` is built on first access from the environment's settings, never at import.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from typing import Any
+
+from celery import Celery, bootsteps
+
+from server.broker import celery_config
+from server.jobs import JOB_KINDS, reap_stale_jobs, task_name
+from server.settings import Settings, get_settings
+from worker.context import JobHandler, run_job
+
+log = logging.getLogger(__name__)
+
+
+def resolve_handler(dotted: str) -> JobHandler:
+    module_name, _, attr = dotted.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+class ReaperStep(bootsteps.StartStopStep):
+    """Runs server.jobs.reap_stale_jobs every heartbeat period in the worker's main process."""
+
+    def __init__(self, parent: Any, **kwargs: Any) -> None:
+        super().__init__(parent, **kwargs)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, parent: Any) -> None:
+        settings: Settings = parent.app.marslabel_settings
+        self._thread = threading.Thread(target=self._loop, args=(settings,), name="job-reaper", daemon=True)
+        self._thread.start()
+
+    def _loop(self, settings: Settings) -> None:
+        while True:
+            try:
+                reap_stale_jobs(settings)
+            except Exception:
+                log.exception("job reaper failed; trying again next period")
+            if self._stop.wait(settings.job_heartbeat_seconds):
+                return
+
+    def stop(self, parent: Any) -> None:
+        self._stop.set()
+
+
+def _make_task(app: Celery, kind: str, handler_path: str, settings: Settings) -> None:
+    def run(self: Any, job_id: int) -> str:
+        return run_job(settings, job_id, self.request.id, resolve_handler(handler_path))
+
+    run.__name__ = f"run_{kind}"
+    # acks_late + reject_on_worker_lost: a delivery whose process died goes back to the broker.
+    app.task(name=task_name(kind), bind=True, acks_late=True, reject_on_worker_lost=True)(run)
+
+
+def create_celery_app(settings: Settings) -> Celery:
+    app = Celery("marslabel", set_as_current=False)
+    app.conf.update(celery_config(settings))
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,  # a long job must not hold back the next one on a busy worker
+    )
+    app.marslabel_settings = settings  # type: ignore[attr-defined]
+    for kind, spec in JOB_KINDS.items():
+        _make_task(app, kind, spec.handler, settings)
+    app.steps["worker"].add(ReaperStep)
+    return app
+
+
+_app: Celery | None = None
+
+
+def __getattr__(name: str) -> Celery:
+    global _app
+    if name in ("app", "celery"):
+        if _app is None:
+            _app = create_celery_app(get_settings())
+        return _app
+    raise AttributeError(name)

@@ -1,0 +1,1 @@
+"""One module per job kind; server.jobs.JOB_KINDS names each handler ("module:function")."""
