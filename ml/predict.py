@@ -1,0 +1,114 @@
+"""Prediction with trained networks: the Predictor protocol of ml.interfaces over one or more branches.
+
+Images of any size go through whole: they are padded (bottom/right, with the network's mean colour)
+to a multiple of 16, the network's output stride, and the probabilities are cropped back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ml.network import SegmentationNet, autocast_context, build_model, prepare_for_device, resolve_device
+
+STRIDE = 16
+
+
+class ModelPredictor:
+    """Softmax probabilities from one or more networks (mean over branches for the main output)."""
+
+    def __init__(
+        self,
+        models: Sequence[SegmentationNet],
+        num_classes: int,
+        device: torch.device,
+        batch_size: int = 8,
+        amp: bool = True,
+        channels_last: bool | None = None,
+    ) -> None:
+        if not models:
+            raise ValueError("a predictor needs at least one network")
+        self.models = list(models)
+        self.num_classes = num_classes
+        self.device = device
+        self.batch_size = batch_size
+        self.amp = amp
+        self.channels_last = device.type == "cuda" if channels_last is None else channels_last
+
+    def _batches(self, images: np.ndarray) -> list[tuple[torch.Tensor, int, int]]:
+        images = np.asarray(images)
+        if images.ndim != 4 or images.shape[-1] != 3:
+            raise ValueError(f"expected N×H×W×3 uint8 images, got shape {images.shape}")
+        n, h, w, _ = images.shape
+        ph, pw = -h % STRIDE, -w % STRIDE
+        pad = torch.tensor(self.models[0].pad_value, dtype=torch.float32).view(1, 3, 1, 1)
+        out = []
+        for start in range(0, n, self.batch_size):
+            chunk = torch.from_numpy(np.ascontiguousarray(images[start : start + self.batch_size]))
+            x = chunk.permute(0, 3, 1, 2).float()
+            if ph or pw:
+                padded = pad.expand(x.shape[0], 3, h + ph, w + pw).clone()
+                padded[:, :, :h, :w] = x
+                x = padded
+            x = x.to(self.device)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            out.append((x, h, w))
+        return out
+
+    def _run(self, model: nn.Module, x: torch.Tensor, h: int, w: int) -> np.ndarray:
+        with autocast_context(self.device, self.amp):
+            logits = model(x)
+        return logits.float().softmax(dim=1)[:, :, :h, :w].cpu().numpy()
+
+    @torch.inference_mode()
+    def branch_probas(self, images: np.ndarray) -> list[np.ndarray]:
+        for model in self.models:
+            model.eval()
+        batches = self._batches(images)
+        return [np.concatenate([self._run(m, x, h, w) for x, h, w in batches]) for m in self.models]
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        branches = self.branch_probas(images)
+        return branches[0] if len(branches) == 1 else np.mean(branches, axis=0).astype(np.float32)
+
+    @torch.inference_mode()
+    def predict_proba_mc(self, images: np.ndarray, passes: int) -> np.ndarray:
+        """T stochastic passes with every dropout layer active and BatchNorm in eval mode."""
+        batches = self._batches(images)
+        for model in self.models:
+            model.eval()
+            for layer in model.modules():
+                if isinstance(layer, nn.Dropout | nn.Dropout2d):
+                    layer.train()
+        try:
+            runs = []
+            for _ in range(passes):
+                per_branch = [np.concatenate([self._run(m, x, h, w) for x, h, w in batches]) for m in self.models]
+                runs.append(np.mean(per_branch, axis=0))
+            return np.stack(runs).astype(np.float32)
+        finally:
+            for model in self.models:
+                model.eval()
+
+
+def predict_labels(predictor: ModelPredictor, images: np.ndarray) -> np.ndarray:
+    """N×H×W uint8 argmax class ids."""
+    return predictor.predict_proba(images).argmax(axis=1).astype(np.uint8)
+
+
+def load_predictor(checkpoint: Path, device: str = "auto", batch_size: int = 8) -> ModelPredictor:
+    """A predictor from a training checkpoint (ml.ssl.train), using the networks its method predicts with."""
+    state = torch.load(Path(checkpoint), map_location="cpu", weights_only=False)
+    config = state["config"]
+    target = resolve_device(device)
+    models = []
+    for name in state["predict_with"]:
+        net = build_model(config["encoder"], config["num_classes"], bool(config["decoder_dropout"]), pretrained=False)
+        net.load_state_dict(state["modules"][name])
+        models.append(prepare_for_device(net, target).eval())
+    return ModelPredictor(models, int(config["num_classes"]), target, batch_size, bool(config.get("amp", True)))
