@@ -249,6 +249,48 @@ def _open(config: SimulationConfig) -> _Datasets:
     )
 
 
+def _seed_warm_start(previous: Path, checkpoint_path: Path, train: TrainConfig, labeled: Any) -> None:
+    """Write a step-0 checkpoint holding `previous`'s weights, so that `ml.ssl.train(resume=True)`
+    starts the new round from them with a fresh optimiser, a fresh schedule and this round's config
+    and class weights.
+
+    ml.ssl has no "initial weights" option, so this writes its checkpoint format (ml.ssl.engine) with
+    the fields a resumed run reads. A half-trained round already has its own checkpoint, which wins.
+    """
+    import numpy as np
+    import torch
+
+    from ml.data import label_pixel_counts
+    from ml.losses import enet_class_weights
+    from ml.ssl import METHODS
+    from ml.ssl.engine import CHECKPOINT_FORMAT, merged_options
+
+    if checkpoint_path.exists():
+        return
+    state = torch.load(previous, map_location="cpu", weights_only=False)
+    if state.get("format") != CHECKPOINT_FORMAT or state.get("method") != train.method:
+        raise ValueError(f"{previous} is not a {train.method} training checkpoint; cannot warm-start from it")
+    generator_state = torch.Generator().manual_seed(train.seed).get_state()
+    weights = enet_class_weights(label_pixel_counts(labeled, train.num_classes))
+    state.update(
+        config=asdict(train),
+        options=merged_options(train, METHODS[train.method]),
+        optimizer={"state": {}, "param_groups": state["optimizer"]["param_groups"]},
+        step=0,
+        finished=False,
+        metrics={},
+        class_weights=[float(w) for w in weights],
+        history=[],
+        train_seconds=0.0,
+        images_trained=0,
+        rng={"torch": generator_state, "numpy": np.random.get_state()},
+    )
+    checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = checkpoint_path.with_name(checkpoint_path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, checkpoint_path)
+
+
 def _train_round(
     train: TrainConfig,
     labeled: Any,
@@ -259,11 +301,11 @@ def _train_round(
 ) -> tuple[Path, float, dict[str, Any]]:
     from ml import ssl
 
-    if init_from is not None:
-        train.options = {**train.options, "init_checkpoint": str(init_from)}
     checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+    if init_from is not None:
+        _seed_warm_start(init_from, checkpoint_path, train, labeled)
     started = time.perf_counter()
-    result = ssl.train(train, labeled, unlabeled, None, checkpoint_path=checkpoint_path, progress=progress)
+    result = ssl.train(train, labeled, unlabeled, None, checkpoint_path=checkpoint_path, progress=progress, resume=True)
     return Path(result.checkpoint), time.perf_counter() - started, dict(result.metrics)
 
 

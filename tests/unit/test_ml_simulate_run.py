@@ -1,0 +1,143 @@
+"""End to end: two tiny simulation rounds on synthetic scenes, resume, shared round 0, evaluate CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.ml
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _few_threads() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from ml.synthetic import write_synthetic_dataset
+
+    root = tmp_path_factory.mktemp("synthetic")
+    write_synthetic_dataset(root, count=20, size=64, seed=3, val_fraction=0.25)  # 15 pool, 5 val
+    return root
+
+
+def _config(dataset: Path, out: Path, strategy: str, cache: Path):
+    from ml.simulate import SimulationConfig
+
+    return SimulationConfig(
+        data=dataset,
+        out=out,
+        method="cps-mars",
+        strategy=strategy,
+        initial="4",
+        budget="7",
+        rounds=1,
+        steps=2,
+        warm_steps=1,
+        crop_size=64,
+        device="cpu",
+        candidates=8,
+        round0_cache=cache,
+        train_options={"checkpoint_every": 1},
+    )
+
+
+@pytest.fixture(scope="module")
+def ueq_run(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[dict]]:
+    from ml.simulate import run_simulation
+
+    base = tmp_path_factory.mktemp("runs")
+    out, cache = base / "ueq", base / "cache"
+    records = run_simulation(_config(dataset, out, "ueq", cache))
+    return out, cache, records
+
+
+def test_two_rounds_write_round_jsons(ueq_run: tuple[Path, Path, list[dict]]) -> None:
+    out, _, records = ueq_run
+    assert [r["round"] for r in records] == [0, 1]
+    first, second = (json.loads((out / f"round_{r:03d}.json").read_text()) for r in (0, 1))
+    assert first["labeled_count"] == 4 and second["labeled_count"] == 7
+    assert len(first["queried_ids"]) == 3 and not set(first["queried_ids"]) & set(first["labeled_ids"])
+    assert set(second["labeled_ids"]) == set(first["labeled_ids"]) | set(first["queried_ids"])
+    assert second["queried_ids"] == []
+    assert first["scored_count"] == 8  # the candidate subset, not the whole pool
+    assert first["score_images_per_second"] > 0
+    for record in (first, second):
+        assert 0.0 <= record["miou"] <= 1.0
+        assert record["val_images"] == 5
+        assert record["per_class_iou"] and record["confusion"]
+        assert record["train_seconds"] > 0 and record["seed"] == 0
+        assert record["config"]["strategy"] == "ueq"
+        assert record["train_config"]["method"] == "cps-mars"
+    assert second["warm_start_from"] == first["checkpoint"]
+    assert second["train_config"]["steps"] == 1
+
+
+def test_rerun_resumes_without_redoing_finished_rounds(dataset: Path, ueq_run: tuple[Path, Path, list[dict]]) -> None:
+    from ml.simulate import run_simulation
+
+    out, cache, _ = ueq_run
+    round0 = out / "round_000.json"
+    round1 = out / "round_001.json"
+    before0 = (round0.stat().st_mtime_ns, round0.read_text())
+    checkpoint0 = Path(json.loads(round0.read_text())["checkpoint"])
+    ckpt_mtime = checkpoint0.stat().st_mtime_ns
+    saved1 = json.loads(round1.read_text())
+    round1.unlink()  # as if the process died after round 0
+    records = run_simulation(_config(dataset, out, "ueq", cache))
+    assert (round0.stat().st_mtime_ns, round0.read_text()) == before0
+    assert checkpoint0.stat().st_mtime_ns == ckpt_mtime
+    redone = json.loads(round1.read_text())
+    assert redone["labeled_ids"] == saved1["labeled_ids"]
+    assert len(records) == 2
+
+
+def test_changed_config_in_same_folder_is_refused(dataset: Path, ueq_run: tuple[Path, Path, list[dict]]) -> None:
+    from ml.simulate import run_simulation
+
+    out, cache, _ = ueq_run
+    with pytest.raises(ValueError, match="different configuration"):
+        run_simulation(_config(dataset, out, "entropy", cache))
+
+
+def test_round0_model_is_shared_between_strategies(
+    dataset: Path, ueq_run: tuple[Path, Path, list[dict]], tmp_path: Path
+) -> None:
+    from ml.simulate import run_simulation
+
+    _, cache, ueq_records = ueq_run
+    records = run_simulation(_config(dataset, tmp_path / "random", "random", cache))
+    assert records[0]["round0_shared"] is True
+    assert records[0]["checkpoint"] == ueq_records[0]["checkpoint"]
+    assert records[0]["miou"] == ueq_records[0]["miou"]
+    assert records[0]["labeled_ids"] == ueq_records[0]["labeled_ids"]
+    assert records[1]["round0_shared"] is False
+    assert records[0]["scored_count"] == 0  # random needs no model scores
+
+
+def test_cli_plot_and_evaluate_write_files(
+    dataset: Path, ueq_run: tuple[Path, Path, list[dict]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ml.cli import main
+
+    out, _, records = ueq_run
+    png = tmp_path / "le.png"
+    assert main(["plot", str(out), "--out", str(png)]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    result_file = tmp_path / "eval.json"
+    code = main(
+        ["evaluate", "--model", records[-1]["checkpoint"], "--data", str(dataset), "--split", "val",
+         "--out", str(result_file), "--device", "cpu"]
+    )  # fmt: skip
+    assert code == 0
+    result = json.loads(result_file.read_text())
+    assert result["images"] == 5
+    assert set(result) >= {"miou", "per_class_iou", "confusion", "pixel_accuracy", "class_names"}
+    assert result["miou"] == pytest.approx(records[-1]["miou"])  # same model, same split, same protocol
+    assert len(result["confusion"]) == 9
+    assert '"miou"' in capsys.readouterr().out
