@@ -137,9 +137,7 @@ def handle_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.app import create_app
-    from server.jobs import reap_stale_jobs
 
-    reap_stale_jobs(settings)  # jobs left running by a worker that died while the service was down
     app = create_app(settings)
     worker = None
     if settings.broker_url is None and settings.embedded_worker and not args.no_worker:

@@ -12,8 +12,10 @@ import threading
 from typing import Any
 
 from celery import Celery, bootsteps
+from celery.signals import worker_process_init
 
 from server.broker import celery_config
+from server.db import get_engine
 from server.jobs import JOB_KINDS, reap_stale_jobs, task_name
 from server.settings import Settings, get_settings
 from worker.context import JobHandler, run_job
@@ -61,6 +63,11 @@ def _make_task(app: Celery, kind: str, handler_path: str, settings: Settings) ->
     app.task(name=task_name(kind), bind=True, acks_late=True, reject_on_worker_lost=True)(run)
 
 
+def _forget_inherited_connections(settings: Settings) -> None:
+    # A forked pool process must not share the parent's pooled database connections (the reaper's).
+    get_engine(settings.resolved_database_url).dispose(close=False)
+
+
 def create_celery_app(settings: Settings) -> Celery:
     app = Celery("marslabel", set_as_current=False)
     app.conf.update(celery_config(settings))
@@ -73,6 +80,7 @@ def create_celery_app(settings: Settings) -> Celery:
     for kind, spec in JOB_KINDS.items():
         _make_task(app, kind, spec.handler, settings)
     app.steps["worker"].add(ReaperStep)
+    worker_process_init.connect(lambda **_: _forget_inherited_connections(settings), weak=False)
     return app
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from server.routers import projects, users
+from server.routers import imports, jobs, projects, users
 
 ALL_ROUTERS: list[APIRouter] = [
     projects.router,
     users.router,
+    jobs.router,
+    imports.router,
 ]

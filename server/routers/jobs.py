@@ -4,23 +4,39 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from anyio import to_thread
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query
 from sqlalchemy import select
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from server.db import session_scope
 from server.deps import SessionDep, SettingsDep, require
 from server.job_schemas import JobPublic
-from server.jobs import TERMINAL_STATUSES, request_cancel
+from server.jobs import TERMINAL_STATUSES, reap_stale_jobs, request_cancel
 from server.models import Job, JobStatus, User
 from server.settings import Settings
 from server.store.projects import get_project
 
-router = APIRouter(tags=["jobs"])
+log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def _reap_on_startup(app: FastAPI) -> AsyncIterator[None]:
+    """Jobs left `running` by a worker that died while the API was down are re-queued or failed at start."""
+    try:
+        await to_thread.run_sync(reap_stale_jobs, app.state.settings)
+    except Exception:
+        log.exception("job reaper at start-up failed; the workers' reapers will catch up")
+    yield
+
+
+# FastAPI merges a router's lifespan into the app's when the router is included.
+router = APIRouter(tags=["jobs"], lifespan=_reap_on_startup)
 
 EVENT_POLL_S = 0.5
 
