@@ -67,9 +67,9 @@ def make_demo(url: str, scenes: int = 24) -> str:
                     split=split,
                     label_png=_png(label, "L") if with_label else None,
                 )
-                if not getattr(result, "duplicate", False):
+                if result.status == "stored":
                     added += 1
-                    labeled += int(with_label)
+                    labeled += int(result.mask_version is not None)
         total = session.scalar(select(func.count()).select_from(ImageRow).where(ImageRow.project_id == project.id))
         project_id = project.id
     verb = "created" if created else "already there:"

@@ -9,11 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from server.db import session_scope
 from server.imports import resolve_import_path
-from server.models import Split
-from server.store.errors import StoreError
+from server.models import Project, Split
 from server.store.images import add_image
+from server.store.limits import UploadLimits
 from server.store.projects import get_project
 from worker.context import JobContext
 from worker.import_layouts import ImportItem, plan_import
@@ -22,8 +24,10 @@ CHUNK = 25  # images per commit
 LISTED_MAX = 200  # rejected / duplicate file names kept in the result
 
 
-def _add_one(session: Any, project: Any, item: ImportItem, author_id: int | None) -> tuple[str, str]:
-    """('stored' | 'duplicate' | 'rejected', reason) for one image; a failure rolls back only this image."""
+def _add_one(
+    session: Session, project: Project, item: ImportItem, author_id: int | None, limits: UploadLimits
+) -> tuple[str, str]:
+    """('stored' | 'duplicate' | 'rejected', reason) for one image; add_image never half-stores one."""
     try:
         data = item.image_path.read_bytes()
         label_png = None
@@ -32,16 +36,19 @@ def _add_one(session: Any, project: Any, item: ImportItem, author_id: int | None
             label_png = reader(item.label_path) if reader else item.label_path.read_bytes()
     except (OSError, ValueError) as error:
         return "rejected", f"cannot read: {error}"
-    try:
-        with session.begin_nested():
-            result = add_image(
-                session, project, item.file_name, data, split=item.split, label_png=label_png, author_id=author_id
-            )
-    except StoreError as error:
-        return "rejected", error.detail
-    if getattr(result, "duplicate", False):
-        return "duplicate", "an identical image is already in the project"
-    return "stored", "labeled" if label_png is not None else ""
+    result = add_image(
+        session,
+        project,
+        item.file_name,
+        data,
+        split=item.split,
+        label_png=label_png,
+        author_id=author_id,
+        limits=limits,
+    )
+    if result.status == "stored":
+        return "stored", "labeled" if result.mask_version is not None else ""
+    return result.status, result.reason or ""
 
 
 def run_import(ctx: JobContext) -> dict[str, Any]:
@@ -67,6 +74,7 @@ def run_import(ctx: JobContext) -> dict[str, Any]:
     ctx.result = result
     ctx.progress(0.0, f"{total} images found ({plan.layout} layout)")
     url = ctx.settings.resolved_database_url
+    limits = UploadLimits.from_settings(ctx.settings)
     author_id = ctx.created_by  # imported labels are human labels, by whoever started the import
     for start in range(0, total, CHUNK):
         chunk = plan.items[start : start + CHUNK]
@@ -74,7 +82,7 @@ def run_import(ctx: JobContext) -> dict[str, Any]:
         with session_scope(url) as session:
             project = get_project(session, ctx.project_id)  # type: ignore[arg-type]
             for item in chunk:
-                outcomes.append((item, *_add_one(session, project, item, author_id)))
+                outcomes.append((item, *_add_one(session, project, item, author_id, limits)))
         # Counted only once the chunk is committed: the result never claims what a rollback undid.
         for item, outcome, reason in outcomes:
             result[outcome] += 1
