@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from server.routers import imports, jobs, projects, users
+from server.routers import images, imports, jobs, masks, projects, queue, users
 
 ALL_ROUTERS: list[APIRouter] = [
     projects.router,
+    images.router,
+    masks.router,
+    queue.router,
     users.router,
     jobs.router,
     imports.router,

@@ -1,0 +1,173 @@
+"""Images of a project: multipart upload of many files (with optional labels), listing, bytes, thumbnails."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi.responses import Response
+
+from server.deps import SessionDep, SettingsDep, require
+from server.models import Image, ImageStatus, Split, User
+from server.schemas import ImagePage, ImagePublic, ImageUploadItem, ImageUploadResult
+from server.store import images as store
+from server.store.limits import UploadLimits
+from server.store.masks import latest_mask_version
+from server.store.projects import get_project
+
+router = APIRouter(prefix="/projects/{project_id}/images", tags=["images"])
+
+
+def image_public(image: Image, latest_mask_version: int | None) -> ImagePublic:
+    return ImagePublic.model_validate(image).model_copy(update={"latest_mask_version": latest_mask_version})
+
+
+def _base_name(name: str | None) -> str:
+    return PurePosixPath((name or "").replace("\\", "/")).name
+
+
+def _read_limited(upload: UploadFile, max_bytes: int) -> bytes:
+    # One byte past the limit is enough to know the file is too large, without reading all of it.
+    return upload.file.read(max_bytes + 1)
+
+
+def _match_labels(labels: list[UploadFile], image_names: list[str]) -> tuple[dict[str, UploadFile], list[str]]:
+    """Labels by the image they belong to: the same file name, or the same name before the extension."""
+    by_name = {_base_name(label.filename): label for label in labels}
+    by_stem = {PurePosixPath(name).stem: label for name, label in by_name.items()}
+    matched: dict[str, UploadFile] = {}
+    for name in image_names:
+        label = by_name.get(name) or by_stem.get(PurePosixPath(name).stem)
+        if label is not None:
+            matched[name] = label
+    used = {id(label) for label in matched.values()}
+    unmatched = [name for name, label in by_name.items() if id(label) not in used]
+    return matched, unmatched
+
+
+@router.post(
+    "",
+    description=(
+        "Upload many images at once (PNG, JPEG, TIFF). Each file gets its own answer: stored, duplicate (same "
+        "bytes already in the project) or rejected with the reason. Optional `labels`: single-channel PNG masks "
+        "matched to images by file name (same name, or same name before the extension); an image whose label is "
+        "bad is rejected with it."
+    ),
+)
+def upload_images(
+    project_id: int,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: Annotated[User, Depends(require("image.upload"))],
+    files: Annotated[list[UploadFile], File(description="Image files")],
+    labels: Annotated[list[UploadFile] | None, File(description="Label PNGs named like their images")] = None,
+    split: Annotated[Split, Form()] = Split.pool,
+) -> ImageUploadResult:
+    project = get_project(session, project_id)
+    limits = UploadLimits.from_settings(settings)
+    names = [_base_name(upload.filename) or f"file-{index}" for index, upload in enumerate(files)]
+    matched, unmatched = _match_labels(labels or [], names)
+    items: list[ImageUploadItem] = []
+    for name, upload in zip(names, files, strict=True):
+        label = matched.get(name)
+        label_png = _read_limited(label, limits.max_upload_bytes) if label is not None else None
+        result = store.add_image(
+            session,
+            project,
+            name,
+            _read_limited(upload, limits.max_upload_bytes),
+            split=split,
+            label_png=label_png,
+            author_id=user.id,
+            limits=limits,
+        )
+        items.append(
+            ImageUploadItem(
+                file_name=name,
+                status=result.status,
+                reason=result.reason,
+                image_id=result.image_id,
+                mask_version=result.mask_version,
+            )
+        )
+    return ImageUploadResult(
+        items=items,
+        stored=sum(item.status == "stored" for item in items),
+        duplicate=sum(item.status == "duplicate" for item in items),
+        rejected=sum(item.status == "rejected" for item in items),
+        unmatched_labels=unmatched,
+    )
+
+
+@router.get("")
+def list_images(
+    project_id: int,
+    session: SessionDep,
+    _user: Annotated[User, Depends(require("image.read"))],
+    status: ImageStatus | None = None,
+    split: Split | None = None,
+    has_label: Annotated[bool | None, Query(description="Has any mask version (human, SAM or model)")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ImagePage:
+    get_project(session, project_id)
+    listing = store.list_images(
+        session, project_id, status=status, split=split, has_label=has_label, limit=limit, offset=offset
+    )
+    return ImagePage(
+        items=[image_public(image, listing.latest_versions.get(image.id)) for image in listing.images],
+        total=listing.total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/{image_id}")
+def get_image(
+    project_id: int, image_id: int, session: SessionDep, _user: Annotated[User, Depends(require("image.read"))]
+) -> ImagePublic:
+    image = store.get_image(session, project_id, image_id)
+    latest = latest_mask_version(session, image.id)
+    return image_public(image, latest.version if latest else None)
+
+
+def _cached(request: Request, etag: str, content: bytes, media_type: str, **headers: str) -> Response:
+    # An image's bytes never change once stored, so its URL may be cached for good (per user: auth).
+    cache = {"ETag": etag, "Cache-Control": "private, max-age=31536000, immutable", **headers}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=cache)
+    return Response(content, media_type=media_type, headers=cache)
+
+
+@router.get("/{image_id}/file", response_class=Response, responses={200: {"content": {"image/*": {}}}})
+def get_image_file(
+    project_id: int,
+    image_id: int,
+    request: Request,
+    session: SessionDep,
+    _user: Annotated[User, Depends(require("image.read"))],
+) -> Response:
+    image = store.get_image(session, project_id, image_id)
+    data = store.image_bytes(session, image)
+    disposition = f"inline; filename*=UTF-8''{quote(image.file_name, safe='')}"
+    return _cached(
+        request, f'"{image.sha256}"', data, store.MEDIA_TYPES[image.format], **{"Content-Disposition": disposition}
+    )
+
+
+@router.get("/{image_id}/thumbnail", response_class=Response, responses={200: {"content": {"image/png": {}}}})
+def get_thumbnail(
+    project_id: int,
+    image_id: int,
+    request: Request,
+    session: SessionDep,
+    _user: Annotated[User, Depends(require("image.read"))],
+    max_side: Annotated[int, Query(ge=16, le=2048, description="Longest side of the thumbnail")] = 256,
+) -> Response:
+    image = store.get_image(session, project_id, image_id)
+    etag = f'"{image.sha256[:32]}-{max_side}"'
+    if request.headers.get("if-none-match") == etag:
+        return _cached(request, etag, b"", "image/png")
+    return _cached(request, etag, store.thumbnail_png(store.image_bytes(session, image), max_side), "image/png")

@@ -1,0 +1,66 @@
+"""The annotation queue of a project: next (claim the best-ranked free image), release, skip."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, status
+
+from server.deps import SessionDep, SettingsDep, require
+from server.models import User
+from server.routers.images import image_public
+from server.schemas import QueueImageRef, QueueNext
+from server.store import queue as store
+from server.store.images import get_image
+from server.store.masks import latest_mask_version
+from server.store.projects import get_project
+
+router = APIRouter(prefix="/projects/{project_id}/queue", tags=["queue"])
+
+
+@router.post(
+    "/next",
+    description=(
+        "Claim the highest-ranked pool image that is unlabeled, not claimed by anyone else (or whose claim "
+        "expired) and not skipped by the caller; ranking from the latest done query round, else import order. "
+        "A caller who holds a live claim gets that image again (claim renewed). `image` is null when nothing "
+        "is left."
+    ),
+)
+def next_image(
+    project_id: int,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: Annotated[User, Depends(require("queue.use"))],
+) -> QueueNext:
+    get_project(session, project_id)
+    claim = store.claim_next_image(session, project_id, user.id, settings.claim_seconds)
+    if claim is None:
+        return QueueNext(image=None)
+    latest = latest_mask_version(session, claim.image.id)
+    return QueueNext(
+        image=image_public(claim.image, latest.version if latest else None),
+        claim_expires_at=claim.image.claim_expires_at,
+        rank=claim.rank,
+        score=claim.score,
+    )
+
+
+@router.post("/release", status_code=status.HTTP_204_NO_CONTENT)
+def release(
+    project_id: int,
+    body: QueueImageRef,
+    session: SessionDep,
+    user: Annotated[User, Depends(require("queue.use"))],
+) -> None:
+    store.release_claim(session, get_image(session, project_id, body.image_id), user.id)
+
+
+@router.post("/skip", status_code=status.HTTP_204_NO_CONTENT)
+def skip(
+    project_id: int,
+    body: QueueImageRef,
+    session: SessionDep,
+    user: Annotated[User, Depends(require("queue.use"))],
+) -> None:
+    store.skip_image(session, get_image(session, project_id, body.image_id), user.id)
