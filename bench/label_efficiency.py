@@ -15,7 +15,7 @@ Configurations, each its own command (run from the repository root, one at a tim
     .venv/bin/python bench/label_efficiency.py summary                           # table + plot
 
 `--seeds 1` runs one seed; `--smoke` runs the same configuration end to end on a tiny synthetic
-dataset (a few steps, crop 64) under bench/results/smoke/. A stopped command resumes when rerun:
+dataset (a few steps, crop 64) under bench/runs/smoke/ (git-ignored). A stopped command resumes when rerun:
 finished rounds are read from their JSON, a half-trained round from the trainer's checkpoint.
 Round JSONs: bench/results/label_efficiency/<config>-seed<k>/round_NNN.json; checkpoints (not
 committed): bench/runs/label_efficiency/.
@@ -72,7 +72,7 @@ sys.path.insert(0, str(REPO))
 DATA = REPO.parent / "shared" / "data" / "ai4mars-msl256-dev"
 RESULTS = REPO / "bench" / "results" / "label_efficiency"
 RUNS = REPO / "bench" / "runs" / "label_efficiency"
-SMOKE = REPO / "bench" / "results" / "smoke"
+SMOKE = REPO / "bench" / "runs" / "smoke" / "results"  # smoke output is never committed
 SMOKE_RUNS = REPO / "bench" / "runs" / "smoke"
 CLASS_IDS = (2, 3, 4, 5)  # soil, sand, bedrock, rock: the classes present in the dev set
 SEEDS = (0, 1, 2)
@@ -211,8 +211,14 @@ def summary(smoke: bool) -> str:
         )
     text = "\n".join(lines) + "\n"
     if run_dirs:
-        png = plot(run_dirs, root / "label_efficiency.png", title="ai4mars-msl256-dev, val mIoU (4 classes)")
-        plot(run_dirs, root / "label_efficiency_no_rock.png", metric="miou_without_rock", title="3-class mIoU")
+        where = "SMOKE, synthetic" if smoke else "ai4mars-msl256-dev"
+        png = plot(run_dirs, root / "label_efficiency.png", title=f"{where}: val mIoU")
+        plot(
+            run_dirs,
+            root / "label_efficiency_no_rock.png",
+            metric="miou_without_rock",
+            title=f"{where}: mIoU without rock",
+        )
         text += f"\n![label efficiency]({png.name})\n"
     root.mkdir(parents=True, exist_ok=True)
     (root / "summary.md").write_text(text)

@@ -25,6 +25,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -529,8 +530,9 @@ def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress)
 # ---------------------------------------------------------------- label-efficiency plot
 
 
-def run_label(record: dict[str, Any]) -> str:
-    return f"{record['method']} / {record['strategy']}"
+def run_label(run_dir: Path) -> str:
+    """A run folder's line label: its name without a trailing '-seed<k>', so seeds share a line."""
+    return re.sub(r"-seed\d+$", "", Path(run_dir).resolve().name)
 
 
 def curves(run_dirs: Sequence[Path], metric: str = "miou") -> dict[str, dict[int, list[float]]]:
@@ -541,12 +543,12 @@ def curves(run_dirs: Sequence[Path], metric: str = "miou") -> dict[str, dict[int
             value = record.get(metric)
             if value is None or (isinstance(value, float) and math.isnan(value)):
                 continue
-            out.setdefault(run_label(record), {}).setdefault(int(record["labeled_count"]), []).append(value)
+            out.setdefault(run_label(run_dir), {}).setdefault(int(record["labeled_count"]), []).append(value)
     return out
 
 
 def plot(run_dirs: Sequence[Path], out_png: Path, metric: str = "miou", title: str | None = None) -> Path:
-    """mIoU vs labelled images, one line per method/strategy (mean over seeds, band = min..max).
+    """mIoU vs labelled images, one line per run name (mean over its seeds, band = min..max).
 
     A run with a single point far right of every AL curve (a fully supervised reference) is drawn as a
     dashed horizontal line instead of stretching the axis.
