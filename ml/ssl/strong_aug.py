@@ -36,7 +36,8 @@ def augin(
     b = x.shape[0]
     perm = partner if partner is not None else torch.randperm(b, generator=generator).to(x.device)
     mu = x.mean(dim=(2, 3), keepdim=True)
-    sigma = (x.pow(2).mean(dim=(2, 3), keepdim=True) - mu.pow(2)).clamp_min(0).sqrt() + eps
+    # mean((x − μ)²) equals the original's mean(x²) − μ² but does not cancel catastrophically in float32.
+    sigma = (x - mu).pow(2).mean(dim=(2, 3), keepdim=True).sqrt() + eps
     if kind == AUGIN_MEAN:
         return x - mu + mu[perm], perm
     if kind == AUGIN_STD:
