@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 
 import numpy as np
 import pytest
@@ -152,3 +153,21 @@ def test_removing_a_used_class_is_409_and_an_unused_one_is_fine(
     used_removed = client.patch(url, json={"classes": classes[:2]}, headers=headers[Role.lead])
     assert used_removed.status_code == 409 and "[2]" in used_removed.json()["detail"]
     assert len(client.get(url, headers=headers[Role.lead]).json()["classes"]) == 3
+
+
+def test_concurrent_saves_on_one_base_store_one_version(client: TestClient, headers: dict, session: Session) -> None:
+    image = stored_image(session, make_project(session))
+    statuses: list[int] = []
+    start = threading.Barrier(8)
+
+    def save_one(value: int) -> None:
+        start.wait()
+        statuses.append(save(client, image, mask_png(values=(value,)), headers[Role.annotator]).status_code)
+
+    threads = [threading.Thread(target=save_one, args=(n % 4,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [201] + [409] * 7
+    assert mask_count(session) == 1
