@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from server.models import ImageStatus, MaskSource, Role, Split
 
 ColorChannel = Annotated[int, Field(ge=0, le=255)]
+
+
+def _as_utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; every time stored is UTC, so say so in the answer.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+UTCDateTime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 class ClassDef(BaseModel):
@@ -62,8 +70,8 @@ class ProjectPublic(BaseModel):
     description: str
     classes: list[ClassDef]
     ignore_index: int
-    created_at: datetime
-    updated_at: datetime
+    created_at: UTCDateTime
+    updated_at: UTCDateTime
 
 
 class ImagePublic(BaseModel):
@@ -81,8 +89,8 @@ class ImagePublic(BaseModel):
     status: ImageStatus
     import_order: int
     claimed_by: int | None
-    claim_expires_at: datetime | None
-    created_at: datetime
+    claim_expires_at: UTCDateTime | None
+    created_at: UTCDateTime
     latest_mask_version: int | None = Field(None, description="Newest mask version of any source; null = none")
 
 
@@ -122,12 +130,12 @@ class MaskVersionPublic(BaseModel):
     sha256: str
     class_ids: list[int]
     labeled_fraction: float
-    created_at: datetime
+    created_at: UTCDateTime
 
 
 class QueueNext(BaseModel):
     image: ImagePublic | None = Field(description="The claimed image; null when nothing is left for the caller")
-    claim_expires_at: datetime | None = None
+    claim_expires_at: UTCDateTime | None = None
     rank: int | None = Field(None, description="Rank in the latest done query round; null = import order")
     score: float | None = None
 
@@ -151,7 +159,7 @@ class UserPublic(BaseModel):
     id: int
     name: str
     role: Role
-    created_at: datetime
+    created_at: UTCDateTime
 
 
 class UserWithToken(UserPublic):

@@ -8,13 +8,21 @@ import sys
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, pool, text
 
 from server.app import create_app
 from server.db import Base
-from server.schema import SchemaNotCurrentError, check_schema, head_revision, upgrade_to_head
+from server.schema import (
+    SchemaNotCurrentError,
+    alembic_config,
+    check_schema,
+    current_revision,
+    head_revision,
+    upgrade_to_head,
+)
 from server.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,3 +80,14 @@ def test_app_refuses_an_outdated_database(tmp_path: Path) -> None:
     engine.dispose()
     with pytest.raises(SchemaNotCurrentError, match=r"revision 0000_older.*marslabel migrate"):
         create_app(Settings(database_url=url))
+
+
+def test_sqlite_downgrade_to_base_and_back(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'roundtrip.sqlite3'}"
+    upgrade_to_head(url)
+    command.downgrade(alembic_config(url), "base")
+    assert current_revision(url) is None
+    with pytest.raises(SchemaNotCurrentError, match="no marslabel schema"):
+        check_schema(url)
+    upgrade_to_head(url)
+    assert schema_differences(url) == []

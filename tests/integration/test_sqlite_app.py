@@ -28,7 +28,7 @@ def test_the_annotation_loop_on_sqlite(tmp_path: Path) -> None:
         files = [("files", (f"{n}.png", image_bytes(16, 16, seed=n), "image/png")) for n in range(3)]
         assert client.post(f"{base}/images", files=files, headers=auth).json()["stored"] == 3
         claimed = client.post(f"{base}/queue/next", headers=auth).json()
-        assert claimed["image"]["file_name"] == "0.png" and claimed["claim_expires_at"]
+        assert claimed["image"]["file_name"] == "0.png" and claimed["claim_expires_at"].endswith("Z")
         assert client.post(f"{base}/queue/next", headers=auth).json()["image"]["id"] == claimed["image"]["id"]
         image_id = claimed["image"]["id"]
         saved = client.post(
