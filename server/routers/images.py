@@ -163,6 +163,7 @@ def get_thumbnail(
     image_id: int,
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     _user: Annotated[User, Depends(require("image.read"))],
     max_side: Annotated[int, Query(ge=16, le=2048, description="Longest side of the thumbnail")] = 256,
 ) -> Response:
@@ -170,4 +171,7 @@ def get_thumbnail(
     etag = f'"{image.sha256[:32]}-{max_side}"'
     if request.headers.get("if-none-match") == etag:
         return _cached(request, etag, b"", "image/png")
-    return _cached(request, etag, store.thumbnail_png(store.image_bytes(session, image), max_side), "image/png")
+    png = store.cached_thumbnail_png(
+        settings.data_dir / "thumbnails", image.sha256, max_side, lambda: store.image_bytes(session, image)
+    )
+    return _cached(request, etag, png, "image/png")

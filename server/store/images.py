@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -214,3 +218,21 @@ def thumbnail_png(data: bytes, max_side: int) -> bytes:
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def cached_thumbnail_png(cache_dir: Path, sha256: str, max_side: int, load: Callable[[], bytes]) -> bytes:
+    """thumbnail_png, kept on disk by content hash: stored bytes never change, so neither does a thumbnail."""
+    path = cache_dir / sha256[:2] / f"{sha256}-{max_side}.png"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    png = thumbnail_png(load(), max_side)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        partial.write_bytes(png)
+        partial.replace(path)  # atomic: a concurrent reader sees the whole file or none
+    except OSError:
+        pass  # a cache that cannot be written only costs time
+    return png

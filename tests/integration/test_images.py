@@ -220,7 +220,7 @@ def test_list_with_filters_and_pagination(client: TestClient, headers: dict, ses
     assert client.get(url, params={"limit": 0}, headers=headers[Role.client]).status_code == 422
 
 
-def test_original_bytes_and_thumbnail(client: TestClient, headers: dict, session: Session) -> None:
+def test_original_bytes_and_thumbnail(client: TestClient, headers: dict, session: Session, settings: Settings) -> None:
     project = make_project(session)
     original = image_bytes(400, 100, fmt="JPEG", seed=4)
     image_id = upload(client, project.id, [("wide.jpg", original)], headers[Role.lead]).json()["items"][0]["image_id"]
@@ -241,6 +241,9 @@ def test_original_bytes_and_thumbnail(client: TestClient, headers: dict, session
         headers={**headers[Role.client], "If-None-Match": thumb.headers["etag"]},
     )
     assert cached.status_code == 304
+    again = client.get(f"{base}/thumbnail", params={"max_side": 64}, headers=headers[Role.client])
+    assert again.content == thumb.content
+    assert len(list((settings.data_dir / "thumbnails").rglob("*-64.png"))) == 1
     meta = client.get(base, headers=headers[Role.client]).json()
     assert (meta["width"], meta["height"], meta["latest_mask_version"]) == (400, 100, None)
 
