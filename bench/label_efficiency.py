@@ -45,6 +45,14 @@ crop area. Inferred: a CPS step (batch 8 + 8, two branches) ≈ 4 × a supervise
 Total ≈ 9,133 s ≈ 2 h 32 min, leaving ≈ 28 min (15%) for model building, checkpoint writing, data
 loading, and the uncertainty of the inferred CPS/S5Mars factors.
 
+CAUTION, measured while writing this (2 threads, machine loaded by 3 other jobs, load average ≈ 5, so
+absolute times are 2–8× too slow and noisy): cps-mars at 128², batch 8 + 8 took 18–19 s per step,
+i.e. 4.5× a supervised step at 192² taken in the same conditions (4.0 s) rather than the 1.8× assumed
+above; s5mars at 128² took 2× that supervised step. If an idle-machine check (`run --config cps-ueq
+--seeds 0` and read train_seconds / steps in round_000.json) confirms CPS ≈ 4.5 s per step, (c) costs
+≈ 8,800 s instead of 4,419: halve the cps steps (`--steps 80 --warm-steps 32`) and use the same
+values for all three cps-* configs (their round 0 is shared only when the configs are identical).
+
 Choices that make this fit, and what they cost in fidelity:
 - warm start for rounds > 0 (METHODS §4.4 allows it; the papers' protocol is the cold start);
 - SSL crops of 128² from 256² images (scale 0.75–1.5): the network sees a quarter of a view per step;
@@ -111,7 +119,15 @@ def _smoke_data() -> Path:
     return root
 
 
-def run_config(name: str, seeds: tuple[int, ...] | None, smoke: bool, threads: int, device: str) -> None:
+def run_config(
+    name: str,
+    seeds: tuple[int, ...] | None,
+    smoke: bool,
+    threads: int,
+    device: str,
+    steps: int | None = None,
+    warm_steps: int | None = None,
+) -> None:
     import torch
 
     from ml.simulate import SimulationConfig, run_simulation
@@ -135,8 +151,8 @@ def run_config(name: str, seeds: tuple[int, ...] | None, smoke: bool, threads: i
             profile="cpu",
             seed=seed,
             class_ids=None if smoke else CLASS_IDS,
-            steps=3 if smoke else bench.steps,
-            warm_steps=2 if smoke else None,
+            steps=3 if smoke else steps or bench.steps,
+            warm_steps=2 if smoke else warm_steps,
             crop_size=64 if smoke else bench.crop,
             device=device,
             candidates=10 if smoke else bench.candidates,
@@ -234,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--smoke", action="store_true", help="tiny synthetic dataset, a few steps")
     run.add_argument("--threads", type=int, default=2)
     run.add_argument("--device", default="auto")
+    run.add_argument("--steps", type=int, default=None, help="override round-0 steps (changes the run's config)")
+    run.add_argument("--warm-steps", type=int, default=None, help="override steps of warm-started rounds")
     summ = sub.add_parser("summary", help="print the table, write summary.md and the plots")
     summ.add_argument("--smoke", action="store_true")
     sub.add_parser("list", help="print the configurations")
@@ -242,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.smoke and not DATA.is_dir():
             parser.error(f"dev data not found at {DATA}")
         seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None
-        run_config(args.config, seeds, args.smoke, args.threads, args.device)
+        run_config(args.config, seeds, args.smoke, args.threads, args.device, args.steps, args.warm_steps)
     elif args.command == "summary":
         print(summary(args.smoke))
     else:
