@@ -108,7 +108,9 @@ def handle_worker(args: argparse.Namespace) -> int:
 
 
 def _start_embedded_worker() -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "server.cli", "worker", "--queues", "cpu,gpu", "--concurrency", "1"]
+    # solo: the embedded broker has no event loop, so the worker's timer is a thread, and a thread must not
+    # run while a prefork pool forks (see worker.celery_app.ReaperStep).
+    command = [sys.executable, "-m", "server.cli", "worker", "--queues", "cpu,gpu", "--pool", "solo"]
     # Its own process group, so that stopping it also stops its pool processes.
     return subprocess.Popen(command, start_new_session=True)
 

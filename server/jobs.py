@@ -172,6 +172,7 @@ def reap_stale_jobs(settings: Settings, now: datetime | None = None) -> ReapRepo
         last_seen = as_utc(heartbeat_at or started_at)
         if last_seen is not None and last_seen >= cutoff:
             continue
+        log.warning("reaper: job %s on %s last beat at %s (cutoff %s)", job_id, worker, last_seen, cutoff)
         with session_scope(url) as session:
             guard = (Job.id == job_id) & (Job.status == JobStatus.running) & (Job.celery_task_id == task_id)
             if attempts >= MAX_ATTEMPTS:

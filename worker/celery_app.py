@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import threading
 from typing import Any
 
 from celery import Celery, bootsteps
@@ -29,29 +28,33 @@ def resolve_handler(dotted: str) -> JobHandler:
 
 
 class ReaperStep(bootsteps.StartStopStep):
-    """Runs server.jobs.reap_stale_jobs every heartbeat period in the worker's main process."""
+    """Runs server.jobs.reap_stale_jobs every heartbeat period, on the worker's own timer.
+
+    Not a thread of ours: a prefork worker forks pool processes at any time (one is replaced when it
+    dies), and a fork while another thread holds a lock (a database pool's, say) hangs the new process.
+    On Redis the timer runs in the worker's event loop; a worker without one uses --pool solo (no forks).
+    """
+
+    requires = ("celery.worker.components:Timer", "celery.worker.components:Pool")
 
     def __init__(self, parent: Any, **kwargs: Any) -> None:
         super().__init__(parent, **kwargs)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._entry: Any = None
 
     def start(self, parent: Any) -> None:
         settings: Settings = parent.app.marslabel_settings
-        self._thread = threading.Thread(target=self._loop, args=(settings,), name="job-reaper", daemon=True)
-        self._thread.start()
-
-    def _loop(self, settings: Settings) -> None:
-        while True:
-            try:
-                reap_stale_jobs(settings)
-            except Exception:
-                log.exception("job reaper failed; trying again next period")
-            if self._stop.wait(settings.job_heartbeat_seconds):
-                return
+        self._entry = parent.timer.call_repeatedly(settings.job_heartbeat_seconds, _reap, (settings,))
 
     def stop(self, parent: Any) -> None:
-        self._stop.set()
+        if self._entry is not None:
+            self._entry.cancel()
+
+
+def _reap(settings: Settings) -> None:
+    try:
+        reap_stale_jobs(settings)
+    except Exception:
+        log.exception("job reaper failed; trying again next period")
 
 
 def _make_task(app: Celery, kind: str, handler_path: str, settings: Settings) -> None:

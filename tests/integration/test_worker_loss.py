@@ -1,0 +1,135 @@
+"""A job whose worker dies never stays `running`: re-delivered by the broker, or re-queued by the reaper,
+or failed after MAX_ATTEMPTS. Real worker processes, killed with SIGKILL mid-job."""
+
+from __future__ import annotations
+
+import os
+import signal
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from server.app import create_app
+from server.db import get_sessionmaker, session_scope
+from server.jobs import MAX_ATTEMPTS, create_job, reap_stale_jobs
+from server.models import Image, Job, JobStatus, Role
+from server.settings import Settings
+from tests.factories import make_project
+from tests.integration.conftest import TERMINAL, make_project_folder, start_worker, wait_for_job
+
+COUNT = 2000
+
+
+@pytest.fixture
+def loss_settings(db_url: str, redis_url: str, import_root: Path, tmp_path: Path) -> Settings:
+    """A broker database of its own, so that no other worker takes these jobs."""
+    own_broker = redis_url.rsplit("/", 1)[0] + "/12"
+    redis.Redis.from_url(own_broker).flushdb()
+    return Settings(
+        database_url=db_url,
+        broker_url=own_broker,
+        import_root=import_root,
+        data_dir=tmp_path / "data",
+        job_heartbeat_seconds=1,
+    )
+
+
+def _start_big_import(settings: Settings, session: Session, headers, import_root: Path, name: str) -> tuple[int, int]:
+    make_project_folder(import_root / name, COUNT, labeled_every=500, size=16)
+    project = make_project(session, name=name)
+    with TestClient(create_app(settings)) as client:
+        response = client.post(
+            f"/api/v1/projects/{project.id}/imports", json={"path": name}, headers=headers[Role.lead]
+        )
+    assert response.status_code == 202, response.text
+    return project.id, response.json()["id"]
+
+
+def _images(settings: Settings, project_id: int) -> int:
+    with get_sessionmaker(settings.resolved_database_url)() as check:
+        return check.scalar(select(func.count()).select_from(Image).where(Image.project_id == project_id))
+
+
+def test_whole_worker_killed_then_reaper_requeues(
+    loss_settings: Settings, session: Session, headers, import_root: Path, tmp_path: Path
+) -> None:
+    project_id, job_id = _start_big_import(loss_settings, session, headers, import_root, "lost-worker")
+    factory = get_sessionmaker(loss_settings.resolved_database_url)
+    first = start_worker(loss_settings, tmp_path / "first.log")
+    try:
+        wait_for_job(factory, job_id, until=lambda row: row.status == JobStatus.running and row.progress > 0)
+    finally:
+        first.kill()  # SIGKILL to the whole process group: no chance to clean up or requeue
+    orphan = wait_for_job(factory, job_id, until=lambda row: True)
+    assert orphan.status == JobStatus.running and orphan.attempts == 1  # left behind, as a dead machine leaves it
+    partial = _images(loss_settings, project_id)
+    assert 0 < partial < COUNT
+
+    second = start_worker(loss_settings, tmp_path / "second.log")
+    try:
+        final = wait_for_job(factory, job_id, until=lambda row: row.status in TERMINAL, timeout=180)
+    finally:
+        second.stop()
+    assert final.status == JobStatus.done, (final.error, second.log()[-3000:])
+    assert final.attempts == 2 and final.celery_task_id != orphan.celery_task_id  # the reaper sent it anew
+    # The re-run found what the first run had committed; nothing is stored twice.
+    assert final.result["duplicate"] == partial and final.result["stored"] == COUNT - partial
+    assert _images(loss_settings, project_id) == COUNT
+
+
+def test_pool_process_killed_then_broker_redelivers(
+    loss_settings: Settings, session: Session, headers, import_root: Path, tmp_path: Path
+) -> None:
+    # A slow heartbeat (lost after 20 s), so that only the broker's re-delivery can bring the job back here.
+    loss_settings = loss_settings.model_copy(update={"job_heartbeat_seconds": 5})
+    project_id, job_id = _start_big_import(loss_settings, session, headers, import_root, "lost-child")
+    factory = get_sessionmaker(loss_settings.resolved_database_url)
+    worker = start_worker(loss_settings, tmp_path / "worker.log", pool="prefork")
+    try:
+        running = wait_for_job(factory, job_id, until=lambda row: row.status == JobStatus.running and row.progress > 0)
+        child_pid = int(running.worker.rpartition(":")[2])
+        assert child_pid != worker.process.pid  # the pool process that runs the job, not the worker itself
+        os.kill(child_pid, signal.SIGKILL)
+        final = wait_for_job(factory, job_id, until=lambda row: row.status in TERMINAL, timeout=180)
+    finally:
+        worker.stop()
+    assert final.status == JobStatus.done, (final.error, worker.log()[-3000:])
+    # acks_late + reject_on_worker_lost: the same delivery came back and a new pool process took it over.
+    assert final.attempts == 2 and final.celery_task_id == running.celery_task_id
+    assert final.result["stored"] + final.result["duplicate"] == COUNT
+    assert _images(loss_settings, project_id) == COUNT
+
+
+def test_reaper_requeues_then_fails_after_max_attempts(loss_settings: Settings, session: Session) -> None:
+    project = make_project(session)
+    url = loss_settings.resolved_database_url
+    long_ago = datetime.now(UTC) - timedelta(minutes=5)
+    with session_scope(url) as own:
+        ids = {}
+        for name, attempts, beat in [
+            ("lost", 1, long_ago),
+            ("exhausted", MAX_ATTEMPTS, long_ago),
+            ("alive", 1, datetime.now(UTC)),
+        ]:
+            job = create_job(own, kind="import", project_id=project.id, params={"path": name}, created_by=None)
+            job.status, job.attempts, job.heartbeat_at, job.worker = JobStatus.running, attempts, beat, "gone:1"
+            ids[name] = (job.id, job.celery_task_id)
+
+    report = reap_stale_jobs(loss_settings)
+    assert report.requeued == [ids["lost"][0]] and report.failed == [ids["exhausted"][0]]
+    with get_sessionmaker(url)() as check:
+        lost, exhausted, alive = (check.get(Job, ids[n][0]) for n in ("lost", "exhausted", "alive"))
+        assert lost.status == JobStatus.queued and lost.celery_task_id != ids["lost"][1]
+        assert exhausted.status == JobStatus.failed and "lost 3 times" in exhausted.error
+        assert alive.status == JobStatus.running
+    # The re-queued task really went to the broker, under its new id, on the import queue.
+    queued = redis.Redis.from_url(loss_settings.broker_url).lrange("cpu", 0, -1)
+    assert any(lost.celery_task_id.encode() in message for message in queued)
+    # A second reaper pass finds nothing more to do.
+    again = reap_stale_jobs(loss_settings)
+    assert again.requeued == [] and again.failed == []
