@@ -297,7 +297,8 @@ class Trainer:
             while self.step < cfg.steps:
                 t0 = time.perf_counter()
                 record = self._train_step(labeled, unlabeled)
-                self.train_seconds += time.perf_counter() - t0
+                record["seconds"] = time.perf_counter() - t0
+                self.train_seconds += record["seconds"]
                 self.history.append(record)
                 self.step += 1
                 fraction = self.step / cfg.steps * train_share

@@ -101,18 +101,18 @@ def test_ema_decay_schedule() -> None:
 @pytest.mark.parametrize("method", ["supervised", "cps-mars", "s5mars"])
 def test_short_run_lowers_the_supervised_loss(method: str, scenes: dict, tmp_path: Path) -> None:
     lab, pool, val = _sources(scenes)
-    config = _config(method, 14)
+    config = _config(method, 10)
     config.encoder_lr = 1e-3
     result = train(config, lab, pool, val, checkpoint_path=tmp_path / "run.pt")
     steps = [r for r in result.history if "loss" in r]
-    assert [r["step"] for r in steps] == list(range(14))
+    assert [r["step"] for r in steps] == list(range(10))
     first = np.mean([r["sup"] for r in steps[:3]])
     last = np.mean([r["sup"] for r in steps[-3:]])
-    assert last < 0.8 * first, (first, last)
+    assert last < 0.85 * first, (first, last)
     if method != "supervised":
         assert set(steps[0]) > {"sup", "loss"}  # an unsupervised term was trained too
     metrics = result.metrics
-    assert 0.0 <= metrics["miou"] <= 1.0 and metrics["labeled_count"] == 2 and metrics["steps"] == 14
+    assert 0.0 <= metrics["miou"] <= 1.0 and metrics["labeled_count"] == 2 and metrics["steps"] == 10
     assert set(metrics["per_class_iou"]) >= {0, 1, 2, 3, 4, 5}
     assert result.images_per_second > 0
     predictor = load_predictor(tmp_path / "run.pt", device="cpu")
@@ -124,7 +124,7 @@ def test_short_run_lowers_the_supervised_loss(method: str, scenes: dict, tmp_pat
 def test_ssl_method_without_pool_trains_supervised_only(scenes: dict, tmp_path: Path) -> None:
     lab, _, _ = _sources(scenes)
     result = train(_config("s5mars", 2), lab, None, None, checkpoint_path=tmp_path / "run.pt")
-    assert all(set(r) == {"step", "loss", "sup", "lr"} for r in result.history)
+    assert all(set(r) == {"step", "loss", "sup", "lr", "seconds"} for r in result.history)
     assert "miou" not in result.metrics and result.metrics["steps"] == 2
 
 
@@ -132,17 +132,19 @@ def test_cancel_then_resume_continues_the_step_count(scenes: dict, tmp_path: Pat
     lab, pool, _ = _sources(scenes)
     path = tmp_path / "run.pt"
     config = _config("supervised", 6, checkpoint_every=2)
-    seen: list[str] = []
+    reported: list[int] = []
 
-    def cancel_after_three(fraction: float, message: str) -> None:
-        seen.append(message)
-        if message.startswith("step 3/"):
-            raise Cancelled
+    def cancel_from_step_three(fraction: float, message: str) -> None:
+        # Progress is rate-limited, so not every step is reported: stop at the first report from step 3 on.
+        if message.startswith("step "):
+            reported.append(int(message.split()[1].split("/")[0]))
+            if reported[-1] >= 3:
+                raise Cancelled
 
     with pytest.raises(Cancelled):
-        train(config, lab, pool, None, checkpoint_path=path, progress=cancel_after_three)
+        train(config, lab, pool, None, checkpoint_path=path, progress=cancel_from_step_three)
     saved = torch.load(path, weights_only=False)
-    assert saved["step"] == 3 and not saved["finished"]
+    assert saved["step"] == reported[-1] and 3 <= saved["step"] <= 6 and not saved["finished"]
 
     resumed = train(config, lab, pool, None, checkpoint_path=path)
     assert [r["step"] for r in resumed.history] == list(range(6))
@@ -172,3 +174,20 @@ def test_unknown_method_and_option_are_rejected(scenes: dict, tmp_path: Path) ->
         train(_config("mean-teacher", 1), lab, pool, None, checkpoint_path=tmp_path / "a.pt")
     with pytest.raises(ValueError, match="unknown options"):
         train(_config("cps-mars", 1, cps_wieght=2.0), lab, pool, None, checkpoint_path=tmp_path / "b.pt")
+
+
+def test_ground_truth_in_the_pool_overrides_pseudo_labels(scenes: dict) -> None:
+    batch = _step_batch(scenes)
+    batch.unlabeled.label.fill_(255)
+    batch.unlabeled.label[:, :, :20] = 3  # known sand on the left of every pool image
+    cps = _method("cps-mars", _config("cps-mars", 10))
+    _, target_1, target_2 = cps._mixed_unlabeled(batch, np.random.default_rng(0))
+    for target in (target_1, target_2):
+        known = torch.zeros_like(target, dtype=torch.bool)
+        known[:, :, :20] = True  # the CutMix partner carries the same known region
+        assert (target[known] == 3).all()
+    s5 = _method("s5mars", _config("s5mars", 10))
+    u = batch.unlabeled
+    targets = s5._teacher_targets(u.image, u.label, u.valid)
+    assert (targets.pseudo[:, :, :20] == 3).all() and (targets.conf[:, :, :20] == 1.0).all()
+    assert (targets.conf[:, :, 20:] < 1.0).any()
