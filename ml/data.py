@@ -206,10 +206,13 @@ class InMemorySource:
 
 
 class CachedSource:
-    """Keeps decoded images and labels in memory after the first read (small datasets only)."""
+    """Keeps decoded images and labels in memory after the first read, up to `max_bytes` in all;
+    beyond that, samples are read from the source every time (so a large pool cannot exhaust memory)."""
 
-    def __init__(self, source: SampleSource) -> None:
+    def __init__(self, source: SampleSource, max_bytes: int = 2 * 1024**3) -> None:
         self._source = source
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._images: dict[str, np.ndarray] = {}
         self._labels: dict[str, np.ndarray | None] = {}
 
@@ -217,15 +220,29 @@ class CachedSource:
     def ids(self) -> Sequence[str]:
         return self._source.ids
 
+    def _room_for(self, array: np.ndarray | None) -> bool:
+        size = 0 if array is None else array.nbytes
+        if self._bytes + size > self._max_bytes:
+            return False
+        self._bytes += size
+        return True
+
     def load_image(self, sample_id: str) -> np.ndarray:
-        if sample_id not in self._images:
-            self._images[sample_id] = self._source.load_image(sample_id)
-        return self._images[sample_id]
+        cached = self._images.get(sample_id)
+        if cached is not None:
+            return cached
+        image = self._source.load_image(sample_id)
+        if self._room_for(image):
+            self._images[sample_id] = image
+        return image
 
     def load_label(self, sample_id: str) -> np.ndarray | None:
-        if sample_id not in self._labels:
-            self._labels[sample_id] = self._source.load_label(sample_id)
-        return self._labels[sample_id]
+        if sample_id in self._labels:
+            return self._labels[sample_id]
+        label = self._source.load_label(sample_id)
+        if self._room_for(label):
+            self._labels[sample_id] = label
+        return label
 
 
 def open_dataset(root: Path, split: str | None = None) -> SampleSource:

@@ -21,7 +21,7 @@ COMMON_OPTIONS: dict[str, Any] = {
     "poly_power": 0.9,
     "grad_clip": None,  # max gradient norm, None = no clipping
     "checkpoint_every": 100,  # steps between partial checkpoints
-    "cache_images": True,  # keep decoded images in memory
+    "cache_images": True,  # keep decoded images in memory (up to 2 GiB per source)
     "dice_weight": 1.0,  # β of wce+dice
     "ohem_thresh": 0.7,
     "ohem_min_kept": None,  # None: 100k per 8·512² pixels, scaled to the batch (METHODS §7.2)

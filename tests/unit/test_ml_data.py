@@ -150,3 +150,21 @@ def test_shared_dev_set_splits() -> None:
     image, label = pool.load_image(sample), pool.load_label(sample)
     assert image.shape == (256, 256, 3) and label is not None and label.shape == (256, 256)
     assert set(np.unique(label).tolist()) <= {2, 3, 4, 5, 255}
+
+
+def test_cached_source_stops_caching_at_its_budget() -> None:
+    reads: list[str] = []
+
+    class Counting(InMemorySource):
+        def load_image(self, sample_id: str) -> np.ndarray:
+            reads.append(sample_id)
+            return super().load_image(sample_id)
+
+    from ml.data import CachedSource
+
+    images = {k: _rgb(10, 10, i) for i, k in enumerate("abc")}
+    cached = CachedSource(Counting(images), max_bytes=2 * 300)  # room for two 10×10×3 images
+    for _ in range(3):
+        for k in "abc":
+            assert np.array_equal(cached.load_image(k), images[k])
+    assert reads.count("a") == 1 and reads.count("b") == 1 and reads.count("c") == 3
