@@ -107,12 +107,24 @@ def handle_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _die_with_parent() -> None:
+    # Linux: the embedded worker gets SIGTERM when `serve` dies, even by SIGKILL, so it is never orphaned.
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _start_embedded_worker() -> subprocess.Popen[bytes]:
     # solo: the embedded broker has no event loop, so the worker's timer is a thread, and a thread must not
     # run while a prefork pool forks (see worker.celery_app.ReaperStep).
     command = [sys.executable, "-m", "server.cli", "worker", "--queues", "cpu,gpu", "--pool", "solo"]
-    # Its own process group, so that stopping it also stops its pool processes.
-    return subprocess.Popen(command, start_new_session=True)
+    # Its own process group, so that stopping it also stops anything it started.
+    return subprocess.Popen(command, start_new_session=True, preexec_fn=_die_with_parent)
+
+
+def _exit_on_sigterm(_signum: int, _frame: Any) -> None:
+    raise SystemExit(0)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -146,6 +158,9 @@ def handle_serve(args: argparse.Namespace) -> int:
         worker = _start_embedded_worker()
     where = "embedded SQLite database and broker" if settings.broker_url is None else _shown_url(url)
     print(f"marslabel serving on http://{settings.host}:{settings.port}/  ({where})", flush=True)
+    # uvicorn re-raises the SIGTERM it stopped on; with this handler that becomes SystemExit, so the
+    # `finally` below still stops the worker.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
     finally:
