@@ -85,6 +85,9 @@ def handle_worker(args: argparse.Namespace) -> int:
     if not _require_schema(settings.resolved_database_url):
         return 2
     queues = ",".join(q.strip() for q in args.queues.split(",") if q.strip())
+    # The embedded broker has no event loop, so Celery's timer (our reaper) is a thread, and forking a pool
+    # while a thread runs can hang the new process: solo there, prefork (a process per job) on Redis.
+    pool = args.pool or ("solo" if settings.broker_url is None else "prefork")
     app = create_celery_app(settings)
     argv = [
         "worker",
@@ -93,7 +96,7 @@ def handle_worker(args: argparse.Namespace) -> int:
         "--concurrency",
         str(args.concurrency),
         "--pool",
-        args.pool,
+        pool,
         "--loglevel",
         args.loglevel,
         "--hostname",
@@ -116,9 +119,7 @@ def _die_with_parent() -> None:
 
 
 def _start_embedded_worker() -> subprocess.Popen[bytes]:
-    # solo: the embedded broker has no event loop, so the worker's timer is a thread, and a thread must not
-    # run while a prefork pool forks (see worker.celery_app.ReaperStep).
-    command = [sys.executable, "-m", "server.cli", "worker", "--queues", "cpu,gpu", "--pool", "solo"]
+    command = [sys.executable, "-m", "server.cli", "worker", "--queues", "cpu,gpu"]
     # Its own process group, so that stopping it also stops anything it started.
     return subprocess.Popen(command, start_new_session=True, preexec_fn=_die_with_parent)
 
@@ -193,7 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run a Celery worker for jobs")
     worker.add_argument("--queues", default="cpu,gpu", help="comma-separated: cpu, gpu or both")
     worker.add_argument("--concurrency", type=int, default=1, help="jobs run at once")
-    worker.add_argument("--pool", default="prefork", choices=["prefork", "solo", "threads"])
+    worker.add_argument(
+        "--pool", default=None, choices=["prefork", "solo", "threads"], help="default: solo when embedded, else prefork"
+    )
     worker.add_argument("--loglevel", default="INFO")
     worker.set_defaults(handler=handle_worker)
 
