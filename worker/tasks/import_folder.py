@@ -91,7 +91,7 @@ def run_import(ctx: JobContext) -> dict[str, Any]:
             elif outcome == "rejected" and len(result["rejections"]) < LISTED_MAX:
                 result["rejections"].append({"file": item.file_name, "reason": reason})
             elif outcome == "duplicate" and len(result["duplicates"]) < LISTED_MAX:
-                result["duplicates"].append(item.file_name)
+                result["duplicates"].append({"file": item.file_name, "reason": reason})
         result["processed"] = start + len(chunk)
         ctx.progress(
             result["processed"] / max(total, 1),
