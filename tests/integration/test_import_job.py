@@ -27,8 +27,8 @@ def _start(client: TestClient, headers: dict[str, str], project_id: int, path: s
 def test_import_project_layout_end_to_end(
     celery_worker, job_client: TestClient, job_settings: Settings, session: Session, headers, import_root: Path
 ) -> None:
-    count, val = 300, 40
-    make_project_folder(import_root / "mission-a", count, labeled_every=3, val=val)
+    count, val = 600, 40
+    make_project_folder(import_root / "mission-a", count, labeled_every=3, val=val, size=16)
     (import_root / "mission-a" / "images" / "broken.png").write_bytes(b"not a png at all")
     project = make_project(session)
     job = _start(job_client, headers[Role.lead], project.id, "mission-a")

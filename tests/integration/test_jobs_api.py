@@ -123,7 +123,7 @@ def test_import_needs_import_root_and_role(db_url: str, session: Session, header
 def test_events_stream_follows_a_job_to_done(
     celery_worker, job_client: TestClient, session: Session, headers, import_root: Path
 ) -> None:
-    make_project_folder(import_root / "streamed", 150, size=16)
+    make_project_folder(import_root / "streamed", 300, size=16)
     project = make_project(session)
     job = job_client.post(
         f"/api/v1/projects/{project.id}/imports", json={"path": "streamed"}, headers=headers[Role.lead]
@@ -139,7 +139,7 @@ def test_events_stream_follows_a_job_to_done(
             elif line.startswith("data:") and name == "job":
                 events.append(json.loads(line.split(":", 1)[1]))
     # The stream ended by itself, on the terminal state, after watching the job move.
-    assert events[-1]["status"] == "done" and events[-1]["result"]["stored"] == 150
+    assert events[-1]["status"] == "done" and events[-1]["result"]["stored"] == 300
     assert len(events) >= 2
     progress = [e["progress"] for e in events]
     assert progress == sorted(progress)
