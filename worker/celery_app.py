@@ -58,8 +58,13 @@ def _reap(settings: Settings) -> None:
 
 
 def _make_task(app: Celery, kind: str, handler_path: str, settings: Settings) -> None:
+    # Resolved now, in the worker's main process (pool processes inherit it): a broken handler stops the
+    # worker at start, and no delivery spends seconds importing torch between taking a message and
+    # claiming its row, a window in which a lost worker would leave the job `queued`.
+    handler = resolve_handler(handler_path)
+
     def run(self: Any, job_id: int) -> str:
-        return run_job(settings, job_id, self.request.id, resolve_handler(handler_path))
+        return run_job(settings, job_id, self.request.id, handler)
 
     run.__name__ = f"run_{kind}"
     # acks_late + reject_on_worker_lost: a delivery whose process died goes back to the broker.
