@@ -27,7 +27,8 @@ COUNT = 2000
 
 @pytest.fixture
 def loss_settings(db_url: str, redis_url: str, import_root: Path, tmp_path: Path) -> Settings:
-    """A broker database of its own, so that no other worker takes these jobs."""
+    """A broker database of its own, so that no other worker takes these jobs; a job is lost after 8 s (a
+    shorter time would let a CPU-starved but living worker look lost on a busy machine)."""
     own_broker = redis_url.rsplit("/", 1)[0] + "/12"
     redis.Redis.from_url(own_broker).flushdb()
     return Settings(
@@ -35,7 +36,7 @@ def loss_settings(db_url: str, redis_url: str, import_root: Path, tmp_path: Path
         broker_url=own_broker,
         import_root=import_root,
         data_dir=tmp_path / "data",
-        job_heartbeat_seconds=1,
+        job_heartbeat_seconds=2,
     )
 
 
@@ -85,8 +86,8 @@ def test_whole_worker_killed_then_reaper_requeues(
 def test_pool_process_killed_then_broker_redelivers(
     loss_settings: Settings, session: Session, headers, import_root: Path, tmp_path: Path
 ) -> None:
-    # A slow heartbeat (lost after 20 s), so that only the broker's re-delivery can bring the job back here.
-    loss_settings = loss_settings.model_copy(update={"job_heartbeat_seconds": 5})
+    # A slow heartbeat (lost after 40 s), so that only the broker's re-delivery can bring the job back here.
+    loss_settings = loss_settings.model_copy(update={"job_heartbeat_seconds": 10})
     project_id, job_id = _start_big_import(loss_settings, session, headers, import_root, "lost-child")
     factory = get_sessionmaker(loss_settings.resolved_database_url)
     worker = start_worker(loss_settings, tmp_path / "worker.log", pool="prefork")
@@ -108,7 +109,8 @@ def test_pool_process_killed_then_broker_redelivers(
 def test_reaper_requeues_then_fails_after_max_attempts(loss_settings: Settings, session: Session) -> None:
     project = make_project(session)
     url = loss_settings.resolved_database_url
-    long_ago = datetime.now(UTC) - timedelta(minutes=5)
+    # Silent for 30 s: lost for this reaper (8 s), not yet for the session worker's (2 min) if one runs.
+    long_ago = datetime.now(UTC) - timedelta(seconds=30)
     with session_scope(url) as own:
         ids = {}
         for name, attempts, beat in [
