@@ -26,12 +26,12 @@ def start_import(
 ) -> JobPublic:
     get_project(session, project_id)
     try:
-        folder = resolve_import_path(settings.import_root, body.path)
+        # Checked here for a clear answer now; the worker checks again against its own import root.
+        resolve_import_path(settings.import_root, body.path)
     except ImportPathError as error:
         raise HTTPException(error.status, str(error)) from error
     params = {
         "path": body.path,
-        "resolved_path": str(folder),
         "layout": body.layout,
         "split": body.split.value if body.split else None,
     }
