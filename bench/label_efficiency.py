@@ -33,7 +33,7 @@ crop area. Inferred: a CPS step (batch 8 + 8, two branches) ≈ 4 × a supervise
     validation (300 images at 256²): 22 s one network, 45 s CPS
     scoring 300 random pool candidates at 256² (`--candidates 300`): 22 s one network, 45 s CPS
 
-(a) full-supervised, 900 steps at 256² (≈ 3.4 epochs of 2,100):  900 × 1.8 + 22          =  1,642 s
+(a) full-supervised, 1,312 steps at 256² (5 epochs, as METHODS §6): 1312 × 1.8 + 22 =  2,384 s
 (b) sup-3pct, 400 steps at 192², × 3 seeds:                       3 × (400 × 1.01 + 22)   =  1,281 s
 (c) cps-*, per seed: round 0 (160 steps) trained ONCE and shared by the three strategies
     through the round-0 cache (same config + same 21 seeded ids → same model):  288 + 45  =    333 s
@@ -101,7 +101,7 @@ class BenchConfig:
 
 
 CONFIGS: dict[str, BenchConfig] = {
-    "full-supervised": BenchConfig("supervised", "random", "100%", "100%", 0, seeds=(0,), steps=900, crop=256),
+    "full-supervised": BenchConfig("supervised", "random", "100%", "100%", 0, seeds=(0,), steps=1312, crop=256),
     "sup-3pct": BenchConfig("supervised", "random", "3%", "3%", 0),
     "cps-random": BenchConfig("cps-mars", "random", "1%", "3%", 2),
     "cps-entropy": BenchConfig("cps-mars", "entropy", "1%", "3%", 2),

@@ -9,25 +9,22 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as a script, this file's folder comes first on sys.path, and bench/queue.py would shadow the standard
-# library's `queue` (which psycopg and httpx import): put the repository there instead.
-_BENCH = Path(__file__).resolve().parent
-sys.path[:] = [str(_BENCH.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for `bench.common` when run as a script
 
-import argparse  # noqa: E402
-import io  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
+import argparse
+import io
+import tempfile
+import time
 
-import httpx  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+import httpx
+import numpy as np
+from PIL import Image
 
-from bench.common import api_server, bench_database, percentile, write_result  # noqa: E402
-from server.db import session_scope  # noqa: E402
-from server.models import Role  # noqa: E402
-from server.store.projects import create_project  # noqa: E402
-from server.store.users import create_user  # noqa: E402
+from bench.common import api_server, bench_database, percentile, write_result
+from server.db import session_scope
+from server.models import Role
+from server.store.projects import create_project
+from server.store.users import create_user
 
 
 def smooth_png(seed: int, size: int = 256) -> bytes:

@@ -2,7 +2,7 @@
 for 60 s against a real API server on PostgreSQL. Reports claims per second, p50/p95 latency of `next`, and
 checks that no image was handed to two annotators.
 
-Run: .venv/bin/python bench/queue.py [--annotators 20] [--seconds 60] [--images 20000]. Writes
+Run: .venv/bin/python bench/queue_claims.py [--annotators 20] [--seconds 60] [--images 20000]. Writes
 bench/results/queue.json.
 """
 
@@ -11,29 +11,26 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as a script, this file's folder comes first on sys.path and this module would shadow the standard
-# library's `queue` (which psycopg and httpx import): put the repository there instead.
-_BENCH = Path(__file__).resolve().parent
-sys.path[:] = [str(_BENCH.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for `bench.common` when run as a script
 
-import argparse  # noqa: E402
-import io  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from collections import defaultdict  # noqa: E402
-from datetime import UTC, datetime  # noqa: E402
+import argparse
+import io
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
 
-import httpx  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image as PILImage  # noqa: E402
-from sqlalchemy import func, insert, select  # noqa: E402
+import httpx
+import numpy as np
+from PIL import Image as PILImage
+from sqlalchemy import func, insert, select
 
-from bench.common import api_server, bench_database, percentile, write_result  # noqa: E402
-from server.db import session_scope  # noqa: E402
-from server.models import Image, ImageBlob, ImageStatus, MaskVersion, Role, Split  # noqa: E402
-from server.store.projects import create_project  # noqa: E402
-from server.store.users import create_user  # noqa: E402
+from bench.common import api_server, bench_database, percentile, write_result
+from server.db import session_scope
+from server.models import Image, ImageBlob, ImageStatus, MaskVersion, Role, Split
+from server.store.projects import create_project
+from server.store.users import create_user
 
 SIZE = 16
 
