@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
-from server.db import get_sessionmaker
+from server.db import session_scope
 from server.models import User
 from server.permissions import ALL_ACTIONS, is_allowed
 from server.settings import Settings
@@ -24,15 +24,8 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 def get_session(settings: SettingsDep) -> Iterator[Session]:
     """One transaction per request: commit when the route returned, roll back when it raised."""
-    session = get_sessionmaker(settings.resolved_database_url)()
-    try:
+    with session_scope(settings.resolved_database_url) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 # scope="function": the commit runs before the response is sent, so a failed commit is never answered 2xx.
