@@ -35,9 +35,12 @@ class JobKind:
     handler: str  # "module:function", resolved by the worker only
 
 
-# Later issues add train, score, pseudo_label, export, sam_embed here.
+# Later issues add train, score, pseudo_label, export here. SAM work goes to GPU workers (the embedded
+# worker and a CPU-only deployment's workers listen on both queues).
 JOB_KINDS: dict[str, JobKind] = {
     "import": JobKind(queue="cpu", handler="worker.tasks.import_folder:run_import"),
+    "sam_embed": JobKind(queue="gpu", handler="worker.tasks.sam_embed:run_sam_embed"),
+    "sam_auto_masks": JobKind(queue="gpu", handler="worker.tasks.sam_embed:run_sam_auto_masks"),
 }
 
 TERMINAL_STATUSES = frozenset({JobStatus.done, JobStatus.failed, JobStatus.cancelled})

@@ -24,6 +24,7 @@ WRITE_ACTIONS: frozenset[str] = frozenset(
         "image.upload",
         "mask.write",
         "queue.use",
+        "sam.use",  # SAM embeddings and server-side decoding: for people who label
         "import.start",
         "round.start",
         "job.cancel",
@@ -35,7 +36,7 @@ ALL_ACTIONS: frozenset[str] = READ_ACTIONS | WRITE_ACTIONS
 PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.admin: ALL_ACTIONS,
     Role.lead: ALL_ACTIONS - {"user.admin"},
-    Role.annotator: READ_ACTIONS | {"mask.write", "queue.use"},
+    Role.annotator: READ_ACTIONS | {"mask.write", "queue.use", "sam.use"},
     Role.client: READ_ACTIONS,
 }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from server.routers import images, imports, jobs, masks, projects, queue, users
+from server.routers import images, imports, jobs, masks, projects, queue, sam, users
 
 ALL_ROUTERS: list[APIRouter] = [
     projects.router,
@@ -14,4 +14,5 @@ ALL_ROUTERS: list[APIRouter] = [
     users.router,
     jobs.router,
     imports.router,
+    sam.router,
 ]

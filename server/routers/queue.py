@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, BackgroundTasks, Depends, status
 
 from server.deps import SessionDep, SettingsDep, require
 from server.models import User
 from server.routers.images import image_public
+from server.sam import ensure_embeddings, send_jobs
 from server.schemas import QueueImageRef, QueueNext
 from server.store import queue as store
 from server.store.images import get_image
@@ -24,19 +25,26 @@ router = APIRouter(prefix="/projects/{project_id}/queue", tags=["queue"])
         "Claim the highest-ranked pool image that is unlabeled, not claimed by anyone else (or whose claim "
         "expired) and not skipped by the caller; ranking from the latest done query round, else import order. "
         "A caller who holds a live claim gets that image again (claim renewed). `image` is null when nothing "
-        "is left."
+        "is left. The claimed image and the next MARSLABEL_SAM_PREFETCH ones get their SAM embeddings computed "
+        "ahead (`sam_embed` jobs, once per image)."
     ),
 )
 def next_image(
     project_id: int,
     session: SessionDep,
     settings: SettingsDep,
+    background: BackgroundTasks,
     user: Annotated[User, Depends(require("queue.use"))],
 ) -> QueueNext:
     get_project(session, project_id)
     claim = store.claim_next_image(session, project_id, user.id, settings.claim_seconds)
     if claim is None:
         return QueueNext(image=None)
+    if settings.sam_prefetch > 0:
+        ahead = [claim.image, *store.upcoming_images(session, project_id, user.id, settings.sam_prefetch)]
+        _jobs, new = ensure_embeddings(session, settings, ahead, user.id)
+        # Sent after the response, so after the commit: the worker then always finds the rows.
+        background.add_task(send_jobs, settings, [job.id for job in new])
     latest = latest_mask_version(session, claim.image.id)
     return QueueNext(
         image=image_public(claim.image, latest.version if latest else None),

@@ -161,3 +161,13 @@ def skip_image(session: Session, image: Image, user_id: int) -> None:
         image.claimed_by = None
         image.claim_expires_at = None
     session.flush()
+
+
+def upcoming_images(session: Session, project_id: int, user_id: int, limit: int) -> list[Image]:
+    """The next `limit` images `claim_next_image` would hand this user, in rank order, without claiming them
+    (what SAM embeds ahead of time)."""
+    if limit <= 0:
+        return []
+    round_id = latest_done_round_id(session, project_id)
+    query = _with_scores(select(Image), round_id).where(*_claimable(project_id, user_id, utcnow()))
+    return list(session.scalars(_ranked(query, round_id).limit(limit)))

@@ -1,0 +1,91 @@
+"""The server's half of SAM: the embedding cache of this deployment, the model it serves, and `sam_embed` jobs
+(created in the caller's transaction, deduplicated against queued or running ones, sent after the commit).
+Nothing here imports torch or onnxruntime."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ml.sam.backends import configured_model_id
+from ml.sam.cache import EmbeddingCache
+from server.db import session_scope
+from server.jobs import BrokerUnavailable, create_job, mark_unsent, send_job
+from server.models import Image, Job, JobStatus
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EMBED_KIND = "sam_embed"
+AUTO_MASKS_KIND = "sam_auto_masks"
+
+
+def served_model(settings: Settings) -> str:
+    return configured_model_id(settings.sam_checkpoint, settings.sam_checkpoint_type)
+
+
+def embedding_cache(settings: Settings) -> EmbeddingCache:
+    return EmbeddingCache(settings.sam_dir / "embeddings", settings.sam_cache_bytes)
+
+
+def auto_masks_dir(settings: Settings, project_id: int) -> Path:
+    """Where `sam_auto_masks` writes `<image id>.json`: the folder ml.sam.candidates.AmgCandidateMasks reads."""
+    return settings.sam_dir / "auto_masks" / str(project_id)
+
+
+def _pending_embeds(session: Session, project_id: int) -> dict[int, Job]:
+    jobs = session.scalars(
+        select(Job).where(
+            Job.project_id == project_id,
+            Job.kind == EMBED_KIND,
+            Job.status.in_([JobStatus.queued, JobStatus.running]),
+        )
+    )
+    return {int(job.params.get("image_id", -1)): job for job in jobs}
+
+
+def ensure_embeddings(
+    session: Session, settings: Settings, images: Iterable[Image], created_by: int | None
+) -> tuple[dict[int, Job], list[Job]]:
+    """For each image not cached: its queued or running embed job, or a new one. Returns (job per image id,
+    the new jobs, to hand to `send_jobs` once the transaction is committed)."""
+    model = served_model(settings)
+    cache = embedding_cache(settings)
+    wanted = [image for image in images if not cache.contains(model, image.sha256)]
+    if not wanted:
+        return {}, []
+    by_image: dict[int, Job] = {}
+    new: list[Job] = []
+    pending = _pending_embeds(session, wanted[0].project_id)
+    for image in wanted:
+        job = pending.get(image.id)
+        if job is None or job.params.get("model") != model:
+            job = create_job(
+                session,
+                kind=EMBED_KIND,
+                project_id=image.project_id,
+                params={"image_id": image.id, "model": model},
+                created_by=created_by,
+            )
+            new.append(job)
+        by_image[image.id] = job
+    return by_image, new
+
+
+def send_jobs(settings: Settings, job_ids: list[int]) -> None:
+    """Send committed jobs to the broker (a background task after the response); unsent ones are failed."""
+    url = settings.resolved_database_url
+    for job_id in job_ids:
+        with session_scope(url) as session:
+            job = session.get(Job, job_id)
+            if job is None:
+                continue
+            try:
+                send_job(settings, job)
+            except BrokerUnavailable as error:
+                log.warning("SAM job %s not sent: %s", job_id, error)
+                mark_unsent(session, job, str(error))
