@@ -19,7 +19,7 @@ def test_installed_files_have_their_pinned_sha256() -> None:
 
 def test_a_missing_or_altered_file_is_named(tmp_path: Path) -> None:
     paths = require_models()
-    with pytest.raises(ModelFilesError, match="encoder.onnx is missing"):
+    with pytest.raises(ModelFilesError, match=r"encoder\.onnx is missing"):
         model_paths(tmp_path)
     shutil.copy(paths.encoder, tmp_path / "encoder.onnx")
     (tmp_path / "sam.onnx").write_bytes(b"not a model")
