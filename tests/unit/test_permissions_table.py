@@ -9,10 +9,10 @@ from server.permissions import ALL_ACTIONS, PERMISSIONS, READ_ACTIONS, is_allowe
 
 EXPECTED_WRITES = {
     Role.admin: {"project.create", "project.update", "image.upload", "mask.write", "queue.use", "import.start",
-                 "round.start", "job.cancel", "user.admin"},
+                 "round.start", "job.cancel", "user.admin", "sam.use"},
     Role.lead: {"project.create", "project.update", "image.upload", "mask.write", "queue.use", "import.start",
-                "round.start", "job.cancel"},
-    Role.annotator: {"mask.write", "queue.use"},
+                "round.start", "job.cancel", "sam.use"},
+    Role.annotator: {"mask.write", "queue.use", "sam.use"},
     Role.client: set(),
 }  # fmt: skip
 
