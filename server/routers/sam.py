@@ -173,8 +173,12 @@ def predict(
     if isinstance(found, JSONResponse):
         return found
     from ml.sam.backends import sam_backend
+    from ml.sam.models import ModelFilesError
 
-    backend = sam_backend(settings.resolved_model_dir, settings.sam_threads)
+    try:
+        backend = sam_backend(settings.resolved_model_dir, settings.sam_threads)
+    except ModelFilesError as error:
+        raise HTTPException(503, str(error)) from error
     try:
         prediction = backend.decode(found.embedding(), prompt)
     except PromptError as error:
