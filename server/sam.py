@@ -37,12 +37,15 @@ def auto_masks_dir(settings: Settings, project_id: int) -> Path:
     return settings.sam_dir / "auto_masks" / str(project_id)
 
 
-def _pending_embeds(session: Session, project_id: int) -> dict[int, Job]:
+def _pending_embeds(session: Session, project_id: int, image_ids: list[int]) -> dict[int, Job]:
+    # Filtered on the image ids in SQL: a project can hold thousands of queued embed jobs (no GPU worker up),
+    # and loading them all on every `queue/next` made the queue slower with every claim.
     jobs = session.scalars(
         select(Job).where(
             Job.project_id == project_id,
             Job.kind == EMBED_KIND,
             Job.status.in_([JobStatus.queued, JobStatus.running]),
+            Job.params["image_id"].as_integer().in_(image_ids),
         )
     )
     return {int(job.params.get("image_id", -1)): job for job in jobs}
@@ -60,7 +63,7 @@ def ensure_embeddings(
         return {}, []
     by_image: dict[int, Job] = {}
     new: list[Job] = []
-    pending = _pending_embeds(session, wanted[0].project_id)
+    pending = _pending_embeds(session, wanted[0].project_id, [image.id for image in wanted])
     for image in wanted:
         job = pending.get(image.id)
         if job is None or job.params.get("model") != model:
