@@ -7,6 +7,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 
+from server.docs_page import DOCS_URL, add_offline_docs
 from server.middleware import BodySizeLimitMiddleware, CrossOriginIsolationMiddleware
 from server.routers import ALL_ROUTERS
 from server.schema import check_schema
@@ -27,16 +28,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Semi-automatic labeling of Mars terrain images",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served by add_offline_docs, without a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
+    add_offline_docs(app, f"{API_PREFIX}/openapi.json")
     for router in ALL_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
         # Until the web app is served here, the API's own documentation is the front page.
-        return RedirectResponse("/docs")
+        return RedirectResponse(DOCS_URL)
 
     app.add_exception_handler(StoreError, _store_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

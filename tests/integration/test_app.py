@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from fastapi.testclient import TestClient
@@ -20,6 +21,16 @@ def test_root_redirects_to_the_docs_and_openapi_lists_the_api(client: TestClient
     assert client.get("/docs").status_code == 200
     paths = client.get("/api/v1/openapi.json").json()["paths"]
     assert "/api/v1/projects/{project_id}/queue/next" in paths
+
+
+def test_docs_page_loads_its_assets_from_the_service_not_a_cdn(client: TestClient) -> None:
+    page = client.get("/docs").text
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page) + re.findall(r"url: '([^']+)'", page)
+    assert sources, page
+    for source in sources:
+        assert source.startswith("/"), f"the docs page loads {source} from another host"
+        assert client.get(source).status_code == 200, source
+    assert client.get("/redoc").status_code == 404
 
 
 def test_isolation_headers_on_every_answer(client: TestClient) -> None:
