@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -127,6 +128,15 @@ class Image(Base):
         UniqueConstraint("project_id", "sha256", name="uq_images_project_sha256"),
         Index("ix_images_project_order", "project_id", "import_order"),
         Index("ix_images_project_status", "project_id", "status"),
+        # What the annotation queue scans: unlabeled pool images in import order (migration 0002).
+        Index(
+            "ix_images_queue",
+            "project_id",
+            "import_order",
+            "id",
+            postgresql_where=text("status = 'unlabeled' AND split = 'pool'"),
+            sqlite_where=text("status = 'unlabeled' AND split = 'pool'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
