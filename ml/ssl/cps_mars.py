@@ -95,6 +95,6 @@ class CpsMars(Method):
         sup = self.supervised(logits[0][:n_l], y_l, kind) + self.supervised(logits[1][:n_l], y_l, kind)
         # The consistency term stays unweighted CE, as in CPS.
         cps = cross_entropy(logits[0][n_l:], target_for_1) + cross_entropy(logits[1][n_l:], target_for_2)
-        weight = float(self.ctx.options["cps_weight"])
+        weight = float(self.ctx.options["cps_weight"]) * self.unsup_ramp(step)
         total = sup + weight * cps
         return total, {"sup": float(sup.detach()), "cps": float(cps.detach())}

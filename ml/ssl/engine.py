@@ -254,10 +254,11 @@ class Trainer:
         cfg, step = self.config, self.step
         torch.manual_seed(cfg.seed * 1_000_003 + step)
         rng = np.random.default_rng([cfg.seed, step, 0x57E9])
+        use_pool = unlabeled is not None and self.method.uses_pool_at(step)
         batch = StepBatch(
             self._channels_last(labeled.batch(step, cfg.batch_labeled).to(self.device)),
             self._channels_last(unlabeled.batch(step, cfg.batch_unlabeled).to(self.device))
-            if unlabeled is not None
+            if unlabeled is not None and use_pool
             else None,
         )
         factor = _poly_factor(step, cfg.steps, float(self.options["poly_power"]))
@@ -275,7 +276,7 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(params, float(self.options["grad_clip"]))
         self.optimizer.step()
         self.method.after_step(step)
-        self.images_trained += cfg.batch_labeled + (cfg.batch_unlabeled if unlabeled is not None else 0)
+        self.images_trained += cfg.batch_labeled + (cfg.batch_unlabeled if use_pool else 0)
         return {"step": step, "loss": float(loss.detach()), **parts, "lr": self.optimizer.param_groups[1]["lr"]}
 
     def run(self) -> TrainResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -26,6 +27,11 @@ COMMON_OPTIONS: dict[str, Any] = {
     "ohem_thresh": 0.7,
     "ohem_min_kept": None,  # None: 100k per 8·512² pixels, scaled to the batch (METHODS §7.2)
     "channels_last": None,  # None: on CUDA only
+    # SSL methods: the first `burn_in` fraction of the steps trains on labelled images only (cheap, and
+    # no pseudo-labels from an untrained model); the unsupervised weight then rises over the next
+    # `unsup_rampup` fraction of the steps (sigmoid ramp-up, Laine & Aila 2017).
+    "burn_in": 0.0,
+    "unsup_rampup": 0.0,
 }
 
 
@@ -86,6 +92,22 @@ class Method(ABC):
     def after_step(self, step: int) -> None:
         """Called after each optimiser step (the EMA teacher update); nothing by default."""
         return None
+
+    def uses_pool_at(self, step: int) -> bool:
+        """Whether step `step` takes an unlabelled batch (False during the burn-in)."""
+        return self.uses_unlabeled and step >= self.burn_in_steps
+
+    @property
+    def burn_in_steps(self) -> int:
+        return round(float(self.ctx.options["burn_in"]) * self.ctx.config.steps)
+
+    def unsup_ramp(self, step: int) -> float:
+        """Multiplier of the unsupervised loss at `step`: exp(-5 (1 - t)²) during the ramp-up, then 1."""
+        length = float(self.ctx.options["unsup_rampup"]) * self.ctx.config.steps
+        if length <= 0:
+            return 1.0
+        t = min(1.0, max(0.0, (step - self.burn_in_steps + 1) / length))
+        return math.exp(-5.0 * (1.0 - t) ** 2)
 
     def supervised(self, logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
         opts = self.ctx.options

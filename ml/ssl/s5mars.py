@@ -154,5 +154,6 @@ class S5Mars(Method):
             )
         hard = hard_consistency(z_u, pseudo, ignore)
         soft = soft_consistency(z_u, targets_u.probs, targets_u.conf < float(opts["soft_threshold"]))
-        total = sup + float(opts["hard_weight"]) * hard + float(opts["soft_weight"]) * soft
+        ramp = self.unsup_ramp(step)
+        total = sup + ramp * (float(opts["hard_weight"]) * hard + float(opts["soft_weight"]) * soft)
         return total, {"sup": float(sup.detach()), "hard": float(hard.detach()), "soft": float(soft.detach())}

@@ -128,6 +128,29 @@ def test_ssl_method_without_pool_trains_supervised_only(scenes: dict, tmp_path: 
     assert "miou" not in result.metrics and result.metrics["steps"] == 2
 
 
+@pytest.mark.parametrize("method", ["cps-mars", "s5mars"])
+def test_burn_in_steps_train_on_labelled_images_only(method: str, scenes: dict, tmp_path: Path) -> None:
+    lab, pool, _ = _sources(scenes)
+    result = train(_config(method, 4, burn_in=0.5), lab, pool, None, checkpoint_path=tmp_path / "run.pt")
+    steps = [r for r in result.history if "loss" in r]
+    assert [set(r) - {"step", "loss", "lr", "seconds"} for r in steps[:2]] == [{"sup"}, {"sup"}]
+    assert all(len(set(r) - {"step", "loss", "lr", "seconds"}) > 1 for r in steps[2:])
+    # Burn-in steps take no unlabelled batch: 2 steps × 2 labelled + 2 steps × (2 + 2).
+    assert result.images_per_second > 0
+    saved = torch.load(tmp_path / "run.pt", weights_only=False)
+    assert saved["images_trained"] == 2 * 2 + 2 * 4
+
+
+def test_unsupervised_weight_ramps_up_after_the_burn_in() -> None:
+    method = _method("cps-mars", _config("cps-mars", 100, burn_in=0.2, unsup_rampup=0.4))
+    assert [method.uses_pool_at(s) for s in (0, 19, 20, 99)] == [False, False, True, True]
+    ramp = [method.unsup_ramp(s) for s in range(20, 100)]
+    assert ramp[0] == pytest.approx(np.exp(-5 * (1 - 1 / 40) ** 2))
+    assert all(a <= b for a, b in zip(ramp, ramp[1:], strict=False))
+    assert ramp[39] == 1.0 and ramp[-1] == 1.0
+    assert _method("cps-mars", _config("cps-mars", 100)).unsup_ramp(0) == 1.0
+
+
 def test_cancel_then_resume_continues_the_step_count(scenes: dict, tmp_path: Path) -> None:
     lab, pool, _ = _sources(scenes)
     path = tmp_path / "run.pt"
