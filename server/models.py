@@ -118,6 +118,12 @@ class Project(Base):
     # [{"id": 0, "name": "sky", "color": [r, g, b]}, ...], ids 0..K-1 in order.
     classes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     ignore_index: Mapped[int] = mapped_column(Integer, default=255)
+    # Start a round (with `round_defaults`) once this many images got their first human label since the
+    # last round began; None = only by hand.
+    auto_round_after: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    round_defaults: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Pseudo-label pixels whose top class probability is below this become ignore (0 keeps every pixel).
+    pseudo_label_threshold: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow, onupdate=utcnow)
 
@@ -194,6 +200,7 @@ class MaskVersion(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     class_ids: Mapped[list[int]] = mapped_column(JSON)  # the class ids the mask uses (not 255)
     labeled_fraction: Mapped[float] = mapped_column(Float)  # share of pixels that are not 255
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True)  # model masks: mean top probability
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
 
 
@@ -212,9 +219,22 @@ class ModelVersion(Base):
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
 
 
+ACTIVE_ROUND_WHERE = text("status IN ('queued', 'running')")
+
+
 class Round(Base):
     __tablename__ = "rounds"
-    __table_args__ = (UniqueConstraint("project_id", "index", name="uq_rounds_project_index"),)
+    __table_args__ = (
+        UniqueConstraint("project_id", "index", name="uq_rounds_project_index"),
+        # At most one queued or running round per project, enforced by the database.
+        Index(
+            "ux_rounds_one_active",
+            "project_id",
+            unique=True,
+            postgresql_where=ACTIVE_ROUND_WHERE,
+            sqlite_where=ACTIVE_ROUND_WHERE,
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
@@ -224,6 +244,9 @@ class Round(Base):
     budget: Mapped[int] = mapped_column(Integer)
     status: Mapped[RoundStatus] = mapped_column(_enum(RoundStatus, "round_status"), default=RoundStatus.queued)
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True)
+    labeled_count: Mapped[int] = mapped_column(Integer, default=0)  # human-labelled images it trained on
+    trigger: Mapped[str] = mapped_column(String(16), default="manual")  # manual | auto
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(TZDateTime, nullable=True)
