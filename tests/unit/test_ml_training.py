@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -146,7 +147,7 @@ def test_unsupervised_weight_ramps_up_after_the_burn_in() -> None:
     assert [method.uses_pool_at(s) for s in (0, 19, 20, 99)] == [False, False, True, True]
     ramp = [method.unsup_ramp(s) for s in range(20, 100)]
     assert ramp[0] == pytest.approx(np.exp(-5 * (1 - 1 / 40) ** 2))
-    assert all(a <= b for a, b in zip(ramp, ramp[1:], strict=False))
+    assert all(a <= b for a, b in itertools.pairwise(ramp))
     assert ramp[39] == 1.0 and ramp[-1] == 1.0
     assert _method("cps-mars", _config("cps-mars", 100)).unsup_ramp(0) == 1.0
 
