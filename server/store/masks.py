@@ -118,6 +118,7 @@ def add_mask_version(
     base_version: int | None,
     author_id: int | None = None,
     model_version_id: int | None = None,
+    confidence: float | None = None,
     limits: UploadLimits | None = None,
 ) -> MaskVersion:
     """Store a new version on top of `base_version` (None for the first). Conflict when another version
@@ -146,6 +147,7 @@ def add_mask_version(
         sha256=checked.sha256,
         class_ids=checked.class_ids,
         labeled_fraction=checked.labeled_fraction,
+        confidence=confidence,
     )
     try:
         with session.begin_nested():
