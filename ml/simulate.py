@@ -33,33 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from ml.interfaces import ProgressFn, TrainConfig, no_progress
+from ml.profiles import WARM_START_DEFAULT, profile_train_config
 
 ROUND_FILE = "round_{:03d}.json"
 RUN_FILE = "run.json"
-
-# Training settings per schedule profile and method. `cpu` is sized for 2 CPU cores (see
-# bench/label_efficiency.py for the arithmetic); `paper` is the papers' GPU recipe (METHODS §2.2, §6:
-# 512 crops, scale 0.5–2, batch 8 + 8, 240 epochs × 625 iterations).
-PROFILES: dict[str, dict[str, dict[str, Any]]] = {
-    "cpu": {
-        "supervised": {"crop_size": 192, "batch_labeled": 8, "steps": 400},
-        "cps-mars": {"crop_size": 128, "batch_labeled": 8, "batch_unlabeled": 8, "steps": 160},
-        "s5mars": {"crop_size": 128, "batch_labeled": 8, "batch_unlabeled": 8, "steps": 240},
-    },
-    "paper": {
-        method: {
-            "crop_size": 512,
-            "scale_range": (0.5, 2.0),
-            "batch_labeled": 8,
-            "batch_unlabeled": 8,
-            "steps": 150_000,
-            "amp": True,
-        }
-        for method in ("supervised", "cps-mars", "s5mars")
-    },
-}
-WARM_START_DEFAULT = {"cpu": True, "paper": False}
-WARM_STEPS_FRACTION = 0.4  # warm-started rounds train this fraction of the round-0 steps by default
 
 
 @dataclass
@@ -145,24 +122,20 @@ def round_seed(seed: int, round_index: int, salt: int = 0) -> int:
 
 
 def build_train_config(config: SimulationConfig, num_classes: int, round_index: int, warm: bool) -> TrainConfig:
-    base = dict(PROFILES[config.profile][config.method])
-    if config.crop_size is not None:
-        base["crop_size"] = config.crop_size
-    steps = config.steps if config.steps is not None else base["steps"]
-    if warm and round_index > 0:
-        steps = config.warm_steps if config.warm_steps is not None else max(1, round(steps * WARM_STEPS_FRACTION))
-    base["steps"] = steps
-    train = TrainConfig(
-        method=config.method,
-        num_classes=num_classes,
+    train = profile_train_config(
+        config.method,
+        config.profile,
+        num_classes,
         seed=config.seed,
-        device=config.device,
+        steps=config.steps,
+        crop_size=config.crop_size,
+        warm=warm and round_index > 0,
+        warm_steps=config.warm_steps,
         decoder_dropout=config.strategy == "bald",
-        options=dict(config.train_options),
-        **base,
+        device=config.device,
+        encoder=config.encoder,
+        options=config.train_options,
     )
-    if config.encoder is not None:
-        train.encoder = config.encoder
     return train
 
 

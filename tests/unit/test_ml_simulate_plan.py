@@ -45,6 +45,13 @@ def test_train_config_from_profile_and_warm_start(tmp_path: Path) -> None:
     warm = build_train_config(config, 9, round_index=1, warm=True)
     assert cold.steps == 100 and warm.steps == 40
     assert cold.decoder_dropout and cold.num_classes == 9 and cold.crop_size == 128
+    # The cpu profile's SSL burn-in and ramp-up apply to cold starts only.
+    assert cold.options == {"burn_in": 0.5, "unsup_rampup": 0.2}
+    assert warm.options == {"burn_in": 0.0, "unsup_rampup": 0.0}
+    config.train_options = {"cps_weight": 1.0, "burn_in": 0.25}
+    assert build_train_config(config, 9, 0, warm=False).options == {
+        "burn_in": 0.25, "unsup_rampup": 0.2, "cps_weight": 1.0
+    }  # fmt: skip
     config.warm_steps = 7
     assert build_train_config(config, 9, 2, warm=True).steps == 7
     assert build_train_config(config, 9, 2, warm=False).steps == 100

@@ -1,0 +1,99 @@
+"""Schedule profiles: the training settings of each method, sized for a machine kind.
+
+`cpu` is sized for 2 CPU cores (bench/label_efficiency.py has the arithmetic); `paper` is the papers' GPU
+recipe (METHODS §2.2, §6: 512 crops, scale 0.5–2, batch 8 + 8, 240 epochs × 625 iterations). The simulator
+and the service's rounds both build their TrainConfig here, so a round trains exactly as the benchmark did.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ml.interfaces import TrainConfig
+
+# SSL methods on the cpu profile train their first half on labelled images only (cheap, and no
+# pseudo-labels from an untrained model), then ramp the unsupervised weight up over a fifth of the steps.
+_CPU_SSL_OPTIONS = {"burn_in": 0.5, "unsup_rampup": 0.2}
+
+PROFILES: dict[str, dict[str, dict[str, Any]]] = {
+    "cpu": {
+        "supervised": {"crop_size": 192, "batch_labeled": 8, "steps": 400},
+        "cps-mars": {
+            "crop_size": 128,
+            "batch_labeled": 8,
+            "batch_unlabeled": 8,
+            "steps": 320,
+            "options": _CPU_SSL_OPTIONS,
+        },
+        "s5mars": {
+            "crop_size": 128,
+            "batch_labeled": 8,
+            "batch_unlabeled": 8,
+            "steps": 320,
+            "options": _CPU_SSL_OPTIONS,
+        },
+    },
+    "paper": {
+        method: {
+            "crop_size": 512,
+            "scale_range": (0.5, 2.0),
+            "batch_labeled": 8,
+            "batch_unlabeled": 8,
+            "steps": 150_000,
+            "amp": True,
+        }
+        for method in ("supervised", "cps-mars", "s5mars")
+    },
+}
+WARM_START_DEFAULT = {"cpu": True, "paper": False}
+WARM_STEPS_FRACTION = 0.4  # warm-started rounds train this fraction of the profile's steps by default
+# A warm-started model has learnt already: no burn-in and no ramp-up again.
+WARM_OPTIONS = {"burn_in": 0.0, "unsup_rampup": 0.0}
+
+
+def profile_train_config(
+    method: str,
+    profile: str,
+    num_classes: int,
+    *,
+    seed: int = 0,
+    steps: int | None = None,
+    crop_size: int | None = None,
+    warm: bool = False,
+    warm_steps: int | None = None,
+    decoder_dropout: bool = False,
+    device: str = "auto",
+    encoder: str | None = None,
+    options: dict[str, Any] | None = None,
+) -> TrainConfig:
+    """The TrainConfig of `method` under `profile`; explicit arguments override the profile.
+
+    `warm`: the run continues from an earlier model, so it trains `warm_steps` (default
+    WARM_STEPS_FRACTION of the steps) with WARM_OPTIONS."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; known: {sorted(PROFILES)}")
+    if method not in PROFILES[profile]:
+        raise ValueError(f"unknown method {method!r}; known: {sorted(PROFILES[profile])}")
+    base = dict(PROFILES[profile][method])
+    merged_options = dict(base.pop("options", {}))
+    if crop_size is not None:
+        base["crop_size"] = crop_size
+    total = steps if steps is not None else base["steps"]
+    if warm:
+        total = warm_steps if warm_steps is not None else max(1, round(total * WARM_STEPS_FRACTION))
+        if method != "supervised":
+            merged_options.update(WARM_OPTIONS)
+    base["steps"] = total
+    merged_options.update(options or {})
+    config = TrainConfig(
+        method=method,
+        num_classes=num_classes,
+        seed=seed,
+        device=device,
+        decoder_dropout=decoder_dropout,
+        options=merged_options,
+        **base,
+    )
+    if encoder is not None:
+        config.encoder = encoder
+    return config
