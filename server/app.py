@@ -8,6 +8,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from server.docs_page import DOCS_URL, add_offline_docs
+from server.frontend import add_frontend
 from server.middleware import BodySizeLimitMiddleware, CrossOriginIsolationMiddleware
 from server.routers import ALL_ROUTERS
 from server.schema import check_schema
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_offline_docs(app, f"{API_PREFIX}/openapi.json")
     for router in ALL_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    add_frontend(app, settings)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

