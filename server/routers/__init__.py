@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from server.routers import images, imports, jobs, masks, projects, queue, sam, users
+from server.routers import images, imports, jobs, labels, masks, projects, queue, sam, users
 
 ALL_ROUTERS: list[APIRouter] = [
     projects.router,
@@ -15,4 +15,5 @@ ALL_ROUTERS: list[APIRouter] = [
     jobs.router,
     imports.router,
     sam.router,
+    labels.router,
 ]
