@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _store_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StoreError)
-    return JSONResponse({"detail": error.detail}, status_code=error.status_code)
+    return JSONResponse({"detail": error.detail, **error.extra}, status_code=error.status_code)
 
 
 def _describe(error: dict) -> str:  # type: ignore[type-arg]

@@ -35,12 +35,14 @@ class JobKind:
     handler: str  # "module:function", resolved by the worker only
 
 
-# Later issues add train, score, pseudo_label, export here. SAM work goes to GPU workers (the embedded
-# worker and a CPU-only deployment's workers listen on both queues).
+# A query round (train → score → rank) is one job, so it holds one GPU from start to end. Model and SAM work
+# goes to GPU workers (the embedded worker and a CPU-only deployment's workers listen on both queues).
 JOB_KINDS: dict[str, JobKind] = {
     "import": JobKind(queue="cpu", handler="worker.tasks.import_folder:run_import"),
     "sam_embed": JobKind(queue="gpu", handler="worker.tasks.sam_embed:run_sam_embed"),
     "sam_auto_masks": JobKind(queue="gpu", handler="worker.tasks.sam_embed:run_sam_auto_masks"),
+    "round": JobKind(queue="gpu", handler="worker.tasks.round:run_round"),
+    "pseudo_label": JobKind(queue="gpu", handler="worker.tasks.pseudo_label:run_pseudo_labels"),
 }
 
 TERMINAL_STATUSES = frozenset({JobStatus.done, JobStatus.failed, JobStatus.cancelled})
@@ -123,6 +125,14 @@ def mark_unsent(session: Session, job: Job, error: str) -> None:
     job.error = error
     job.message = "could not be queued"
     job.finished_at = datetime.now(UTC)
+    job_status_changed(session, job.id, JobStatus.failed)
+
+
+def job_status_changed(session: Session, job_id: int, status: JobStatus) -> None:
+    """Keep rows that mirror a job (a query round) in step; every change of a job's status calls this."""
+    from server.store.rounds import settle_rounds_of_job
+
+    settle_rounds_of_job(session, job_id, status)
 
 
 def request_cancel(session: Session, settings: Settings, job: Job) -> Job:
@@ -137,6 +147,8 @@ def request_cancel(session: Session, settings: Settings, job: Job) -> Job:
         .where((Job.id == job.id) & (Job.status == JobStatus.queued))
         .values(status=JobStatus.cancelled, message="cancelled before it started", finished_at=datetime.now(UTC))
     ).rowcount
+    if cancelled_now:
+        job_status_changed(session, job.id, JobStatus.cancelled)
     session.refresh(job)
     if cancelled_now and job.celery_task_id:
         revoke_task(settings, job.celery_task_id)
@@ -190,6 +202,7 @@ def reap_stale_jobs(settings: Settings, now: datetime | None = None) -> ReapRepo
                     )
                 ).rowcount
                 if changed:
+                    job_status_changed(session, job_id, JobStatus.failed)
                     report.failed.append(job_id)
                 continue
             fresh_id = new_task_id()

@@ -27,6 +27,7 @@ WRITE_ACTIONS: frozenset[str] = frozenset(
         "sam.use",  # SAM embeddings and server-side decoding: for people who label
         "import.start",
         "round.start",
+        "pseudo_label.start",
         "job.cancel",
         "user.admin",
     }

@@ -130,6 +130,7 @@ class MaskVersionPublic(BaseModel):
     sha256: str
     class_ids: list[int]
     labeled_fraction: float
+    confidence: float | None = Field(None, description="model masks: the mean top class probability")
     created_at: UTCDateTime
 
 

@@ -19,10 +19,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import object_session
 
 from ml.interfaces import Cancelled
 from server.db import session_scope
-from server.jobs import MAX_ATTEMPTS, TERMINAL_STATUSES, as_utc, stale_cutoff
+from server.jobs import MAX_ATTEMPTS, TERMINAL_STATUSES, as_utc, job_status_changed, stale_cutoff
 from server.models import Job, JobStatus
 from server.settings import Settings
 
@@ -94,6 +95,8 @@ class JobContext:
 
     @classmethod
     def _claim_row(cls, settings: Settings, job: Job, task_id: str) -> JobContext | None:
+        session = object_session(job)
+        assert session is not None
         now = datetime.now(UTC)
         if job.celery_task_id != task_id or job.status in TERMINAL_STATUSES:
             log.info(
@@ -106,6 +109,7 @@ class JobContext:
             return None
         if job.cancel_requested:
             job.status, job.message, job.finished_at = JobStatus.cancelled, "cancelled before it started", now
+            job_status_changed(session, job.id, JobStatus.cancelled)
             return None
         if job.status == JobStatus.running:
             # A re-delivery (acks_late + reject_on_worker_lost): take it over only if its worker is gone.
@@ -117,6 +121,7 @@ class JobContext:
             if job.attempts >= MAX_ATTEMPTS:
                 job.status, job.finished_at = JobStatus.failed, now
                 job.error = f"its worker ({job.worker}) was lost {job.attempts} times; not retried again"
+                job_status_changed(session, job.id, JobStatus.failed)
                 return None
         job.status = JobStatus.running
         job.attempts += 1
@@ -124,6 +129,7 @@ class JobContext:
         job.started_at = job.heartbeat_at = now
         job.message = "started" if job.attempts == 1 else f"started again (attempt {job.attempts})"
         job.error = None
+        job_status_changed(session, job.id, JobStatus.running)
         return cls(settings, job.id, task_id, dict(job.params or {}), job.project_id, job.created_by)
 
     # ---------------------------------------------------------------------------------- progress
@@ -183,7 +189,8 @@ class JobContext:
         if error is not None:
             values["error"] = error
         with session_scope(self._url) as session:
-            session.execute(update(Job).where(self._mine()).values(**values))
+            if session.execute(update(Job).where(self._mine()).values(**values)).rowcount:
+                job_status_changed(session, self.job_id, status)
 
 
 JobHandler = Callable[[JobContext], dict[str, Any]]

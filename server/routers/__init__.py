@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from server.routers import images, imports, jobs, labels, masks, projects, queue, sam, users
+from server.routers import images, imports, jobs, labels, masks, projects, queue, rounds, sam, users
 
 ALL_ROUTERS: list[APIRouter] = [
     projects.router,
@@ -16,4 +16,5 @@ ALL_ROUTERS: list[APIRouter] = [
     imports.router,
     sam.router,
     labels.router,
+    rounds.router,
 ]

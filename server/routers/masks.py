@@ -9,10 +9,12 @@ from fastapi.responses import Response
 
 from server.deps import SessionDep, SettingsDep, require
 from server.models import MaskSource, MaskVersion, User
+from server.rounds import start_auto_round_if_due
 from server.schemas import MaskVersionPublic
 from server.store.images import get_image
 from server.store.limits import UploadLimits
 from server.store.masks import add_mask_version, get_mask_version, mask_history
+from server.store.projects import get_project
 
 router = APIRouter(prefix="/projects/{project_id}/images/{image_id}/masks", tags=["masks"])
 
@@ -31,6 +33,7 @@ def mask_public(mask: MaskVersion, parent_version: int | None) -> MaskVersionPub
         sha256=mask.sha256,
         class_ids=mask.class_ids,
         labeled_fraction=mask.labeled_fraction,
+        confidence=mask.confidence,
         created_at=mask.created_at,
     )
 
@@ -61,6 +64,10 @@ def save_mask(
     saved = add_mask_version(
         session, image, data, source=MaskSource.human, base_version=base_version, author_id=user.id, limits=limits
     )
+    session.commit()  # the label is saved whatever happens to the automatic round below
+    project = get_project(session, project_id)
+    if project.auto_round_after is not None:
+        start_auto_round_if_due(session, settings, project)
     return mask_public(saved, base_version)
 
 

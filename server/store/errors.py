@@ -9,6 +9,7 @@ class StoreError(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.extra: dict[str, object] = {}  # more fields of the JSON answer, beside "detail"
 
 
 class NotFound(StoreError):

@@ -9,9 +9,9 @@ from server.permissions import ALL_ACTIONS, PERMISSIONS, READ_ACTIONS, is_allowe
 
 EXPECTED_WRITES = {
     Role.admin: {"project.create", "project.update", "image.upload", "mask.write", "queue.use", "import.start",
-                 "round.start", "job.cancel", "user.admin", "sam.use"},
+                 "round.start", "pseudo_label.start", "job.cancel", "user.admin", "sam.use"},
     Role.lead: {"project.create", "project.update", "image.upload", "mask.write", "queue.use", "import.start",
-                "round.start", "job.cancel", "sam.use"},
+                "round.start", "pseudo_label.start", "job.cancel", "sam.use"},
     Role.annotator: {"mask.write", "queue.use", "sam.use"},
     Role.client: set(),
 }  # fmt: skip
@@ -27,7 +27,7 @@ def test_cell(role: Role, action: str) -> None:
 def test_every_role_has_a_row_and_reads_everything() -> None:
     assert set(PERMISSIONS) == set(Role)
     assert all(actions >= READ_ACTIONS for actions in PERMISSIONS.values())
-    assert {"import.start", "round.start"} & PERMISSIONS[Role.annotator] == set()
+    assert {"import.start", "round.start", "pseudo_label.start"} & PERMISSIONS[Role.annotator] == set()
 
 
 def test_unknown_action_is_an_error_not_a_denial() -> None:

@@ -1,0 +1,157 @@
+"""Request and response bodies of rounds, model versions, pseudo-label jobs, project ML settings and metrics."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from server.job_schemas import JobPublic
+from server.models import RoundStatus
+from server.schemas import UTCDateTime
+
+METHODS = ("supervised", "cps-mars", "s5mars")
+STRATEGIES = ("random", "entropy", "least-confidence", "margin", "bald", "ueq", "ueq+disagreement", "ueq-product")
+_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+
+
+def parse_budget(budget: int | str) -> tuple[int | None, float | None]:
+    """(count, None) or (None, percent): "63" and 63 are counts, "3%" a percentage of the pool."""
+    if isinstance(budget, int):
+        count = budget
+    else:
+        text = budget.strip()
+        match = _PERCENT.match(text)
+        if match:
+            percent = float(match.group(1))
+            if not 0 < percent <= 100:
+                raise ValueError(f"budget {budget!r}: a percentage must be in (0, 100]")
+            return None, percent
+        if not text.isdigit():
+            raise ValueError(f"budget {budget!r} is neither a count (63) nor a percentage of the pool ('3%')")
+        count = int(text)
+    if count < 1:
+        raise ValueError(f"budget {budget!r} must be at least 1 image")
+    return count, None
+
+
+class RoundCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["supervised", "cps-mars", "s5mars"] = "cps-mars"
+    strategy: Literal[
+        "random", "entropy", "least-confidence", "margin", "bald", "ueq", "ueq+disagreement", "ueq-product"
+    ] = "ueq"
+    budget: int | str = Field("1%", description="images to label next: a count (21) or a percentage of the pool ('1%')")
+    profile: Literal["cpu", "paper"] = Field("cpu", description="schedule: `cpu` for 2 cores, `paper` for a GPU")
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    steps: int | None = Field(None, ge=1, le=1_000_000, description="training steps; default: the profile's")
+    crop_size: int | None = Field(None, ge=32, le=2048, description="training crop side; default: the profile's")
+    encoder: Literal["lite0", "lite2", "resnet50"] | None = None
+    score_batch_size: int = Field(8, ge=1, le=256)
+
+    @field_validator("budget")
+    @classmethod
+    def _budget_parses(cls, value: int | str) -> int | str:
+        parse_budget(value)
+        return value
+
+
+class ModelVersionPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    project_id: int
+    round_id: int | None
+    method: str
+    config: dict[str, Any]
+    metrics: dict[str, Any] = Field(description="miou, per_class_iou, validation (its source and size), timings")
+    labeled_count: int
+    artifact_sha256: str
+    created_at: UTCDateTime
+
+
+class RoundPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    project_id: int
+    index: int
+    method: str
+    strategy: str
+    budget: int = Field(description="images to label in this round, resolved to a count")
+    status: RoundStatus
+    params: dict[str, Any]
+    trigger: str
+    labeled_count: int
+    job_id: int | None
+    created_by: int | None
+    created_at: UTCDateTime
+    finished_at: UTCDateTime | None
+    job: JobPublic | None = None
+    model_version: ModelVersionPublic | None = None
+
+
+class ScoreItem(BaseModel):
+    image_id: int
+    file_name: str
+    rank: int
+    score: float
+    status: str = Field(description="the image's status now: unlabeled or labeled")
+
+
+class ScorePage(BaseModel):
+    round_id: int
+    total: int
+    offset: int
+    limit: int
+    items: list[ScoreItem]
+
+
+class PseudoLabelCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model_version_id: int | None = Field(None, description="default: the project's latest model version")
+    threshold: float | None = Field(
+        None, ge=0.0, le=1.0, description="pixels less sure than this become ignore; default: the project's"
+    )
+    batch_size: int = Field(8, ge=1, le=256)
+
+
+class ProjectMlSettings(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    auto_round_after: int | None = Field(
+        None, ge=1, description="start a round once this many images got a human label since the last one"
+    )
+    round_defaults: RoundCreate | None = Field(None, description="what an automatic round runs")
+    pseudo_label_threshold: float = Field(0.0, ge=0.0, le=1.0)
+
+
+class ProjectMlSettingsUpdate(BaseModel):
+    """Fields left out stay as they are; null switches auto rounds off."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    auto_round_after: int | None = Field(None, ge=1)
+    round_defaults: RoundCreate | None = None
+    pseudo_label_threshold: float | None = Field(None, ge=0.0, le=1.0)
+
+
+class CurvePoint(BaseModel):
+    round_id: int
+    round_index: int
+    model_version_id: int
+    strategy: str
+    method: str
+    labeled_count: int
+    miou: float | None
+    per_class_iou: dict[str, float | None]
+    validation: dict[str, Any]
+
+
+class ProjectMetrics(BaseModel):
+    project_id: int
+    rounds: list[RoundPublic]
+    curve: list[CurvePoint] = Field(description="mIoU against labelled images, one point per finished round")

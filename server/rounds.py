@@ -1,0 +1,64 @@
+"""Starting query rounds and pseudo-label jobs: the row, its job, the task sent; shared by the routes and by
+the auto-round rule that runs after a human label is saved."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.orm import Session
+
+from server.jobs import BrokerUnavailable, create_job, mark_unsent, send_job
+from server.models import Job, Project, Round
+from server.round_schemas import RoundCreate
+from server.settings import Settings
+from server.store.errors import Conflict
+from server.store.rounds import auto_round_due, new_round
+
+log = logging.getLogger(__name__)
+
+
+def start_round(
+    session: Session, settings: Settings, project: Project, body: RoundCreate, *, user_id: int | None, trigger: str
+) -> Round:
+    """Add the round and its `round` job, commit, and send the task. RoundRunning (409) when one is active;
+    BrokerUnavailable when the task could not be sent (the round and job are then failed, and committed)."""
+    row = new_round(session, project, body, created_by=user_id, trigger=trigger)
+    job = create_job(session, kind="round", project_id=project.id, params={"round_id": row.id}, created_by=user_id)
+    row.job_id = job.id
+    session.commit()  # the worker must find both rows before it gets the task
+    _send(session, settings, job)
+    return row
+
+
+def start_pseudo_labels(
+    session: Session, settings: Settings, project: Project, model_version_id: int, threshold: float, batch_size: int,
+    *, user_id: int | None,
+) -> Job:  # fmt: skip
+    params = {"model_version_id": model_version_id, "threshold": threshold, "batch_size": batch_size}
+    job = create_job(session, kind="pseudo_label", project_id=project.id, params=params, created_by=user_id)
+    session.commit()
+    _send(session, settings, job)
+    return job
+
+
+def _send(session: Session, settings: Settings, job: Job) -> None:
+    try:
+        send_job(settings, job)
+    except BrokerUnavailable as error:
+        mark_unsent(session, job, str(error))
+        session.commit()
+        raise
+
+
+def start_auto_round_if_due(session: Session, settings: Settings, project: Project) -> Round | None:
+    """After a human label was committed: start the project's automatic round when it is due. Never raises for
+    a round that could not start (another request started one, the broker is down): the label is saved."""
+    body = auto_round_due(session, project)
+    if body is None:
+        return None
+    try:
+        return start_round(session, settings, project, body, user_id=None, trigger="auto")
+    except (Conflict, BrokerUnavailable) as error:
+        session.rollback()
+        log.warning("automatic round of project %s not started: %s", project.id, error)
+        return None

@@ -1,0 +1,216 @@
+"""Query rounds, model versions, pseudo-label jobs, the project's ML settings, and its label-efficiency metrics."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from server.deps import SessionDep, SettingsDep, require
+from server.job_schemas import JobPublic
+from server.jobs import BrokerUnavailable
+from server.metrics_plot import curve_png
+from server.models import Job, Round, User
+from server.round_schemas import (
+    CurvePoint,
+    ModelVersionPublic,
+    ProjectMetrics,
+    ProjectMlSettings,
+    ProjectMlSettingsUpdate,
+    PseudoLabelCreate,
+    RoundCreate,
+    RoundPublic,
+    ScoreItem,
+    ScorePage,
+)
+from server.rounds import start_pseudo_labels, start_round
+from server.store.projects import get_project
+from server.store.rounds import (
+    get_model_version,
+    get_round,
+    list_model_versions,
+    list_rounds,
+    model_version_of_round,
+    round_scores,
+)
+
+router = APIRouter(tags=["rounds"])
+PROJECT = "/projects/{project_id}"
+
+
+def _public(session: Session, row: Round) -> RoundPublic:
+    out = RoundPublic.model_validate(row)
+    job = session.get(Job, row.job_id) if row.job_id is not None else None
+    out.job = JobPublic.model_validate(job) if job is not None else None
+    version = model_version_of_round(session, row.id)
+    out.model_version = ModelVersionPublic.model_validate(version) if version is not None else None
+    return out
+
+
+@router.post(
+    PROJECT + "/rounds",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={409: {"description": "a round of this project is queued or running: `round_id`, `job_id`"}},
+)
+def create_round(
+    project_id: int,
+    body: RoundCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: Annotated[User, Depends(require("round.start"))],
+) -> RoundPublic:
+    """Train on every human label plus the unlabelled pool, score the pool, rank it; the queue then serves
+    images in that order. One round at a time per project."""
+    project = get_project(session, project_id)
+    try:
+        row = start_round(session, settings, project, body, user_id=user.id, trigger="manual")
+    except BrokerUnavailable as error:
+        raise HTTPException(503, str(error)) from error
+    session.refresh(row)
+    return _public(session, row)
+
+
+@router.get(PROJECT + "/rounds")
+def list_project_rounds(
+    project_id: int, session: SessionDep, _user: Annotated[User, Depends(require("model.read"))]
+) -> list[RoundPublic]:
+    get_project(session, project_id)
+    return [_public(session, row) for row in list_rounds(session, project_id)]
+
+
+@router.get(PROJECT + "/rounds/{round_id}")
+def get_project_round(
+    project_id: int, round_id: int, session: SessionDep, _user: Annotated[User, Depends(require("model.read"))]
+) -> RoundPublic:
+    get_project(session, project_id)
+    return _public(session, get_round(session, project_id, round_id))
+
+
+@router.get(PROJECT + "/rounds/{round_id}/scores")
+def get_round_scores(
+    project_id: int,
+    round_id: int,
+    session: SessionDep,
+    _user: Annotated[User, Depends(require("model.read"))],
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> ScorePage:
+    """The round's ranking of the pool, best first (rank 1 = label first)."""
+    get_project(session, project_id)
+    get_round(session, project_id, round_id)
+    total, rows = round_scores(session, round_id, offset, limit)
+    items = [ScoreItem.model_validate(r, from_attributes=True) for r in rows]
+    return ScorePage(round_id=round_id, total=total, offset=offset, limit=limit, items=items)
+
+
+@router.get(PROJECT + "/models")
+def list_project_models(
+    project_id: int, session: SessionDep, _user: Annotated[User, Depends(require("model.read"))]
+) -> list[ModelVersionPublic]:
+    get_project(session, project_id)
+    return [ModelVersionPublic.model_validate(m) for m in list_model_versions(session, project_id)]
+
+
+@router.get(PROJECT + "/models/{model_version_id}")
+def get_project_model(
+    project_id: int,
+    model_version_id: int,
+    session: SessionDep,
+    _user: Annotated[User, Depends(require("model.read"))],
+) -> ModelVersionPublic:
+    get_project(session, project_id)
+    return ModelVersionPublic.model_validate(get_model_version(session, project_id, model_version_id))
+
+
+@router.post(PROJECT + "/pseudo-labels", status_code=status.HTTP_202_ACCEPTED)
+def create_pseudo_labels(
+    project_id: int,
+    body: PseudoLabelCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: Annotated[User, Depends(require("pseudo_label.start"))],
+) -> JobPublic:
+    """Predict every image without a human label with a model version (default: the latest) and store the
+    predictions as model mask versions; human labels are never replaced."""
+    project = get_project(session, project_id)
+    version = get_model_version(session, project_id, body.model_version_id)
+    threshold = body.threshold if body.threshold is not None else project.pseudo_label_threshold
+    try:
+        job = start_pseudo_labels(session, settings, project, version.id, threshold, body.batch_size, user_id=user.id)
+    except BrokerUnavailable as error:
+        raise HTTPException(503, str(error)) from error
+    return JobPublic.model_validate(job)
+
+
+@router.get(PROJECT + "/ml-settings")
+def get_ml_settings(
+    project_id: int, session: SessionDep, _user: Annotated[User, Depends(require("project.read"))]
+) -> ProjectMlSettings:
+    return ProjectMlSettings.model_validate(get_project(session, project_id))
+
+
+@router.patch(PROJECT + "/ml-settings")
+def update_ml_settings(
+    project_id: int,
+    body: ProjectMlSettingsUpdate,
+    session: SessionDep,
+    _user: Annotated[User, Depends(require("project.update"))],
+) -> ProjectMlSettings:
+    project = get_project(session, project_id)
+    given = body.model_fields_set
+    if "auto_round_after" in given:
+        project.auto_round_after = body.auto_round_after
+    if "round_defaults" in given:
+        project.round_defaults = body.round_defaults.model_dump(mode="json") if body.round_defaults else None
+    if "pseudo_label_threshold" in given:
+        if body.pseudo_label_threshold is None:
+            raise HTTPException(422, "pseudo_label_threshold: must be a number in [0, 1], not null")
+        project.pseudo_label_threshold = body.pseudo_label_threshold
+    session.commit()
+    return ProjectMlSettings.model_validate(project)
+
+
+def _curve(session: Session, project_id: int) -> tuple[list[Round], list[CurvePoint]]:
+    rounds = list_rounds(session, project_id)
+    points = []
+    for row in rounds:
+        version = model_version_of_round(session, row.id)
+        if version is None:
+            continue
+        metrics = version.metrics or {}
+        points.append(
+            CurvePoint(
+                round_id=row.id,
+                round_index=row.index,
+                model_version_id=version.id,
+                strategy=row.strategy,
+                method=row.method,
+                labeled_count=row.labeled_count,
+                miou=metrics.get("miou"),
+                per_class_iou=metrics.get("per_class_iou_by_name") or {},
+                validation=metrics.get("validation") or {},
+            )
+        )
+    return rounds, points
+
+
+@router.get(PROJECT + "/metrics")
+def get_metrics(
+    project_id: int, session: SessionDep, _user: Annotated[User, Depends(require("model.read"))]
+) -> ProjectMetrics:
+    """Every round (labelled count, strategy, status) and the label-efficiency curve: one point per finished
+    round, mIoU and per-class IoU on the validation images its model version names."""
+    get_project(session, project_id)
+    rounds, points = _curve(session, project_id)
+    return ProjectMetrics(project_id=project_id, rounds=[_public(session, r) for r in rounds], curve=points)
+
+
+@router.get(PROJECT + "/metrics/curve.png", response_class=Response, responses={200: {"content": {"image/png": {}}}})
+def get_metrics_png(
+    project_id: int, session: SessionDep, _user: Annotated[User, Depends(require("model.read"))]
+) -> Response:
+    project = get_project(session, project_id)
+    _, points = _curve(session, project_id)
+    return Response(curve_png(project.name, points), media_type="image/png", headers={"Cache-Control": "no-cache"})
