@@ -5,7 +5,7 @@ the sink's bytes to the response whenever CHUNK_BYTES have gathered, so memory h
 one chunk however large the project. Files built from every image (manifest.json, labels.csv, the COCO
 annotations.json) gather in spooled temporary files (memory first, disk past SPOOL_BYTES) and go in last.
 
-Formats (the zip's layout is in README "Export"):
+Formats (the route's description in the API docs says the same for clients):
 - project: labels/<name>.png (class ids, 255 = ignore: the stored bytes), classes.json, splits/<split>.txt,
   images/<name>.<ext> when asked, labels.csv and manifest.json naming each label's source.
 - s5mars: labels/<name>.png in S5Mars raw ids (0 = NULL, 1..9 = sky … hole), images/ when asked, the split

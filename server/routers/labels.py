@@ -36,9 +36,10 @@ from server.store.projects import get_project
 
 router = APIRouter(prefix="/projects/{project_id}", tags=["labels"])
 
-LABEL_RESPONSES = {
+LABEL_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {
-        "content": {"image/png": {}, "application/json": {"schema": RleLabel.model_json_schema()}},
+        "model": RleLabel,  # the rle format's body, documented as application/json
+        "content": {"image/png": {}},
         "description": "png: class-index PNG; color: RGB PNG; rle: COCO RLE JSON",
     },
     304: {"description": "If-None-Match named the current ETag"},
@@ -50,7 +51,7 @@ def manifest_item(image: Image, mask: MaskVersion) -> LabelManifestItem:
         image_id=image.id,
         file_name=image.file_name,
         split=image.split,
-        source=label_source(mask),  # type: ignore[arg-type]
+        source=label_source(mask),
         mask_source=mask.source,
         mask_version=mask.version,
         model_version_id=mask.model_version_id,
@@ -98,7 +99,7 @@ def _rle_label(image: Image, mask: MaskVersion, project: Project) -> RleLabel:
         file_name=image.file_name,
         size=(int(ids.shape[0]), int(ids.shape[1])),
         ignore_index=project.ignore_index,
-        source=label_source(mask),  # type: ignore[arg-type]
+        source=label_source(mask),
         mask_source=mask.source,
         mask_version=mask.version,
         model_version_id=mask.model_version_id,

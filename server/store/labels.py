@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session, defer
@@ -28,7 +29,7 @@ class LabelSource(enum.StrEnum):
     model = "model"
 
 
-def label_source(mask: MaskVersion) -> str:
+def label_source(mask: MaskVersion) -> Literal["human", "model"]:
     """human | model: the side a mask is on (SAM-assisted masks are made by a person)."""
     return "model" if mask.source == MaskSource.model else "human"
 

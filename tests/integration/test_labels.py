@@ -17,14 +17,19 @@ from PIL import Image as PILImage
 from pycocotools import mask as coco_mask
 from sqlalchemy.orm import Session
 
+from server.app import create_app
+from server.db import session_scope
 from server.label_export import ExportOptions, ExportProject, export_zip
 from server.label_formats import S5MARS_CLASS_NAMES, class_palette
 from server.label_schemas import ExportFormat
 from server.models import Image, MaskSource, ModelVersion, Project, Role, Split
+from server.schema import upgrade_to_head
+from server.settings import Settings
 from server.store.images import add_image
 from server.store.labels import LabelSource
 from server.store.limits import UploadLimits
 from server.store.masks import add_mask_version
+from server.store.users import create_user
 from tests.factories import image_bytes, make_project
 
 LIMITS = UploadLimits(max_upload_bytes=10_000_000, max_image_pixels=10_000_000)
@@ -467,3 +472,26 @@ def test_every_role_may_read_labels_and_none_without_a_token(client: TestClient,
         for role in Role:
             assert client.get(url, headers=headers[role]).status_code == 200, (url, role)
         assert client.get(url).status_code == 401
+
+
+def test_labels_and_export_on_the_embedded_sqlite_database(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    upgrade_to_head(settings.resolved_database_url)
+    with session_scope(settings.resolved_database_url) as session:
+        _user, token = create_user(session, "client", Role.client)
+        project = make_project(session, "gale", S5MARS_CLASSES)
+        image = _image(session, project, "a.png", seed=1)
+        ids = random_mask(1, (0, 8))
+        _mask(session, image, ids, MaskSource.sam, None)
+        _mask(session, image, random_mask(2, (1,)), MaskSource.model, 1, confidence=0.5)
+        project_id, image_id = project.id, image.id
+    auth = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(settings)) as client:
+        rows = client.get(f"/api/v1/projects/{project_id}/labels", headers=auth).json()["items"]
+        assert [(r["image_id"], r["source"], r["mask_version"]) for r in rows] == [(image_id, "human", 1)]
+        label = client.get(f"/api/v1/projects/{project_id}/images/{image_id}/label", headers=auth)
+        np.testing.assert_array_equal(read_png(label.content), ids)
+        answer = client.get(f"/api/v1/projects/{project_id}/export?format=s5mars", headers=auth)
+        assert answer.status_code == 200
+        raw = read_png(zipfile.ZipFile(io.BytesIO(answer.content)).read("labels/a.png"))
+        np.testing.assert_array_equal(raw, np.where(ids == 255, 0, ids.astype(np.int64) + 1))
