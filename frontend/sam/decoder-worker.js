@@ -18,7 +18,7 @@ function threadCount(requested) {
   return Math.max(1, Math.min(requested || cores, cores, 8));
 }
 
-async function init({ runtimeUrl, decoderUrl, numThreads }) {
+async function init({ runtimeUrl, decoderUrl, numThreads, allowSpinning = true, warmUpRuns = 3 }) {
   // numThreads is fixed once the runtime has started in this worker: a second init keeps the first.
   if (session !== null) return { inputNames: session.inputNames, outputNames: session.outputNames, reused: true };
   ort.env.wasm.wasmPaths = runtimeUrl; // the folder the API serves: nothing comes from a CDN
@@ -32,17 +32,29 @@ async function init({ runtimeUrl, decoderUrl, numThreads }) {
   session = await ort.InferenceSession.create(model, {
     executionProviders: ['wasm'],
     graphOptimizationLevel: 'all',
+    // Spinning threads answer the next parallel section sooner but take the core from whatever else runs.
+    extra: { session: { intra_op: { allow_spinning: allowSpinning ? '1' : '0' } } },
   });
   // Only what the client uses: a decoder that also has the full-size `masks` output is asked for the
   // low-res logits alone, and the mask is upsampled here.
   wanted = ['low_res_masks', 'iou_predictions'].filter((name) => session.outputNames.includes(name));
+  const created = performance.now();
+  // The first runs of a session are slow: it plans and allocates memory and prepacks weights, and the browser
+  // runs the wasm on its baseline compiler until the hot functions are optimised (measured: the first runs
+  // take about twice a warm click). Pay that now, on a blank embedding, not on the annotator's first clicks.
+  embedding = { data: new Float32Array(EMBEDDING_SIZE), width: 1024, height: 1024, scale: 1 };
+  for (let run = 0; run < warmUpRuns; run += 1) {
+    await session.run(feedsFor({ points: [[512, 512]], labels: [1], box: null, maskInput: null }), wanted);
+  }
+  embedding = null;
   return {
     inputNames: session.inputNames,
     outputNames: session.outputNames,
     threads: ort.env.wasm.numThreads,
     isolated: self.crossOriginIsolated,
     fetchMs: fetched - started,
-    createMs: performance.now() - fetched,
+    createMs: created - fetched,
+    warmUpMs: performance.now() - created,
   };
 }
 

@@ -45,17 +45,51 @@ function axisTable(outSize, inputSize, lowResSize) {
   return { first, second, weight };
 }
 
+// The first and last index along an axis whose two cells touch [low, high]: outside it every sample
+// interpolates logits that are all <= 0, so the pixel is off without computing it.
+function span(table, low, high) {
+  let begin = 0;
+  while (begin < table.first.length && table.second[begin] < low) begin += 1;
+  let end = table.first.length - 1;
+  while (end >= begin && table.first[end] > high) end -= 1;
+  return [begin, end];
+}
+
+function positiveBounds(lowRes, size) {
+  let top = size;
+  let bottom = -1;
+  let left = size;
+  let right = -1;
+  for (let y = 0; y < size; y += 1) {
+    const row = y * size;
+    for (let x = 0; x < size; x += 1) {
+      if (lowRes[row + x] > 0) {
+        if (y < top) top = y;
+        bottom = y;
+        if (x < left) left = x;
+        if (x > right) right = x;
+      }
+    }
+  }
+  return bottom < 0 ? null : { top, bottom, left, right };
+}
+
 /** 256×256 logits → Uint8Array(width × height), row-major, 1 where the upsampled logit is above 0. */
 export function upsampleMask(lowRes, width, height, scale, lowResSize = 256) {
+  const mask = new Uint8Array(width * height);
+  const bounds = positiveBounds(lowRes, lowResSize);
+  if (bounds === null) return mask;
   const xs = axisTable(width, Math.round(width * scale), lowResSize);
   const ys = axisTable(height, Math.round(height * scale), lowResSize);
-  const mask = new Uint8Array(width * height);
-  for (let y = 0; y < height; y += 1) {
+  // Only the pixels near positive logits are interpolated: a mask covers a small part of a large image.
+  const [xBegin, xEnd] = span(xs, bounds.left, bounds.right);
+  const [yBegin, yEnd] = span(ys, bounds.top, bounds.bottom);
+  for (let y = yBegin; y <= yEnd; y += 1) {
     const top = ys.first[y] * lowResSize;
     const bottom = ys.second[y] * lowResSize;
     const wy = ys.weight[y];
     const row = y * width;
-    for (let x = 0; x < width; x += 1) {
+    for (let x = xBegin; x <= xEnd; x += 1) {
       const left = xs.first[x];
       const right = xs.second[x];
       const wx = xs.weight[x];

@@ -51,14 +51,18 @@ export class SamClient {
    * @param {string} [options.runtimeUrl] folder of the vendored onnxruntime-web files
    * @param {number} [options.numThreads] wasm threads (capped by the cores); fixed once started
    * @param {string} [options.model] the SAM model id the decoder belongs to; the API checks it
+   * @param {boolean} [options.allowSpinning] let idle runtime threads spin (onnxruntime's default, true)
+   * @param {number} [options.warmUpRuns] decodes on a blank embedding at start, default 3
    */
-  constructor({ token, apiBase = '/api/v1', decoderUrl, runtimeUrl, numThreads, model } = {}) {
+  constructor({ token, apiBase = '/api/v1', decoderUrl, runtimeUrl, numThreads, model, allowSpinning, warmUpRuns } = {}) {
     this.token = token;
     this.apiBase = apiBase;
     this.decoderUrl = decoderUrl || defaultUrl(`../models/${DEFAULT_DECODER}`);
     this.runtimeUrl = runtimeUrl || defaultUrl('../vendor/onnxruntime-web/');
     this.numThreads = numThreads;
     this.model = model;
+    this.allowSpinning = allowSpinning;
+    this.warmUpRuns = warmUpRuns;
     this.image = null;
     this.worker = null;
     this.pending = new Map();
@@ -96,6 +100,8 @@ export class SamClient {
       runtimeUrl: this.runtimeUrl,
       decoderUrl: this.decoderUrl,
       numThreads: this.numThreads,
+      allowSpinning: this.allowSpinning,
+      warmUpRuns: this.warmUpRuns,
     });
     return this.started;
   }
@@ -130,6 +136,7 @@ export class SamClient {
     const url = `${this.apiBase}/projects/${projectId}/images/${imageId}/sam/embedding?${query}`;
     const response = await this._fetchEmbedding(url, timeoutMs);
     const bytes = await response.arrayBuffer();
+    const size = bytes.byteLength; // before the transfer below empties it
     const fetched = performance.now();
     const [height, width] = response.headers.get('X-SAM-Original-Size').split(',').map(Number);
     const image = {
@@ -145,7 +152,7 @@ export class SamClient {
     // The bytes are transferred, not copied: this thread does not keep them.
     const { convertMs } = await this._call('embedding', { bytes, ...image }, [bytes]);
     this.image = image;
-    return { ...image, bytes: bytes.byteLength, fetchMs: fetched - started, convertMs, openMs: performance.now() - started };
+    return { ...image, bytes: size, fetchMs: fetched - started, convertMs, openMs: performance.now() - started };
   }
 
   /**

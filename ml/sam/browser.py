@@ -26,6 +26,8 @@ from ml.sam.models import DECODER_FILE, PINNED, ModelFilesError, model_paths, sh
 LOW_RES_OUTPUTS = ["low_res_masks", "iou_predictions"]
 LOW_RES_INPUTS = ["image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input"]
 BROWSER_DECODERS = ("sam.lowres.onnx", "sam.lowres.int8.onnx", "sam.int8.onnx")
+# The one frontend/sam/sam-client.js loads unless told otherwise (its DEFAULT_DECODER; a browser test checks).
+DEFAULT_DECODER = "sam.lowres.int8.onnx"
 MANIFEST = "browser-decoders.json"
 MIN_MEAN_IOU = 0.98  # int8 weights measured 0.9999 on average (../shared/SAM.md); far below means a broken file
 CHECK_CLICKS = 24

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from sqlalchemy.orm import Session
 
+from ml.sam.browser import DEFAULT_DECODER
 from ml.sam.scenes import disc_scene
 from server.models import Role
 from server.settings import Settings
@@ -47,7 +48,7 @@ async ({ token, projectId, imageId, prompts }) => {
     refused = error.message;
   }
   client.close();
-  return { started, image, answers, refused };
+  return { started, image, answers, refused, defaultDecoder: window.samModule.DEFAULT_DECODER };
 }
 """
 
@@ -105,6 +106,7 @@ def test_a_click_inside_selects_the_disc_as_the_server_does(
         chromium, live_server, role_tokens[Role.annotator], project.id, image_id, [click, {**click, "refine": True}]
     )
     assert result["started"]["isolated"] is True, "the page is not cross-origin isolated: no wasm threads"
+    assert result["defaultDecoder"] == DEFAULT_DECODER  # the file fetch-models makes is the one the module loads
     assert result["image"]["width"] == SIZE[1] and result["image"]["height"] == SIZE[0]
     first, refined = (_mask(answer) for answer in result["answers"])
     assert first.shape == SIZE and iou(first, disc) > 0.8
