@@ -273,3 +273,88 @@ def test_round_errors_are_clear(job_client: TestClient, session: Session, header
     wrong = job_client.post(f"/api/v1/projects/{project_id}/pseudo-labels", json={"threshold": 1.5}, headers=lead)
     assert wrong.status_code == 422
     assert session.scalar(select(func.count()).select_from(Round)) == 0
+
+
+def test_auto_round_starts_after_enough_new_labels(
+    celery_worker, job_client: TestClient, job_settings: Settings, session: Session, headers
+) -> None:
+    project_id, truth = make_synthetic_project(session, pool=6, labeled=1, val=0, name="auto")
+    lead, annotator = headers[Role.lead], headers[Role.annotator]
+    settings_url = f"/api/v1/projects/{project_id}/ml-settings"
+    defaults = {"method": "supervised", "strategy": "entropy", "budget": 2, **TINY}
+    answer = job_client.patch(settings_url, json={"auto_round_after": 2, "round_defaults": defaults}, headers=lead)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["auto_round_after"] == 2 and answer.json()["round_defaults"]["strategy"] == "entropy"
+    refused = job_client.patch(settings_url, json={"auto_round_after": 0}, headers=lead)
+    assert refused.status_code == 422
+    assert job_client.patch(settings_url, json={"auto_round_after": 3}, headers=annotator).status_code == 403
+
+    unlabeled = sorted(
+        session.scalars(select(Image.id).where(Image.project_id == project_id, Image.status == ImageStatus.unlabeled))
+    )
+
+    def label(image_id: int) -> None:
+        saved = job_client.post(
+            f"/api/v1/projects/{project_id}/images/{image_id}/masks",
+            files={"mask": ("m.png", png_bytes(truth[image_id]), "image/png")},
+            headers=annotator,
+        )
+        assert saved.status_code == 201, saved.text
+
+    label(unlabeled[0])  # 1 new label since no round: not yet (the imported label counts too: 2 ≥ 2)
+    rounds = job_client.get(f"/api/v1/projects/{project_id}/rounds", headers=lead).json()
+    assert len(rounds) == 1 and rounds[0]["trigger"] == "auto" and rounds[0]["strategy"] == "entropy"
+    _wait_round(job_settings, rounds[0]["job_id"], celery_worker)
+    label(unlabeled[1])  # 1 label since that round began: below 2, nothing starts
+    assert len(job_client.get(f"/api/v1/projects/{project_id}/rounds", headers=lead).json()) == 1
+    label(unlabeled[2])
+    rounds = job_client.get(f"/api/v1/projects/{project_id}/rounds", headers=lead).json()
+    assert [(r["index"], r["trigger"]) for r in rounds] == [(1, "auto"), (2, "auto")]
+    assert rounds[1]["labeled_count"] == 4
+    _wait_round(job_settings, rounds[1]["job_id"], celery_worker)
+
+
+def test_worker_killed_mid_training_reruns_the_round_and_records_one_model(
+    db_url: str, redis_url: str, import_root: Path, tmp_path: Path, session: Session, headers
+) -> None:
+    from server.app import create_app
+    from tests.integration.conftest import start_worker
+
+    own_broker = redis_url.rsplit("/", 1)[0] + "/14"
+    import redis
+
+    redis.Redis.from_url(own_broker).flushdb()
+    settings = Settings(
+        database_url=db_url, broker_url=own_broker, import_root=import_root, data_dir=tmp_path / "data",
+        job_heartbeat_seconds=2,
+    )  # fmt: skip
+    project_id, _ = make_synthetic_project(session, pool=6, labeled=3, val=1, name="killed")
+    with TestClient(create_app(settings)) as client:
+        response = _start(
+            client, headers[Role.lead], project_id, method="supervised", strategy="entropy", budget=1,
+            profile="cpu", steps=40, crop_size=SIZE,
+        )  # fmt: skip
+    assert response.status_code == 202, response.text
+    job_id, round_id = response.json()["job_id"], response.json()["id"]
+    factory = get_sessionmaker(settings.resolved_database_url)
+    first = start_worker(settings, tmp_path / "first.log")
+    try:
+        wait_for_job(factory, job_id, until=lambda row: row.status == JobStatus.running and row.progress > 0.02)
+    finally:
+        first.kill()  # SIGKILL to the whole process group, mid-training
+    with factory() as check:
+        assert check.scalar(select(func.count()).select_from(ModelVersion)) == 0
+        assert check.get(Round, round_id).status.value == "running"
+
+    second = start_worker(settings, tmp_path / "second.log")
+    try:
+        final = wait_for_job(factory, job_id, until=lambda row: row.status in TERMINAL, timeout=300)
+    finally:
+        second.stop()
+    with factory() as check:
+        versions = check.scalars(select(ModelVersion).where(ModelVersion.round_id == round_id)).all()
+        status = check.get(Round, round_id).status.value
+    # Re-run to the end by the reaper and the second worker: one model version, the round done. (Were it
+    # failed instead, there must be none.)
+    assert final.status == JobStatus.done and final.attempts == 2, (final.error, second.log()[-3000:])
+    assert len(versions) == 1 and status == "done"
