@@ -192,6 +192,58 @@ def test_round_ranks_queue_then_second_round_and_pseudo_labels(
         headers=annotator,
     )
     assert saved.status_code == 201 and saved.json()["version"] == 3, saved.text
+    check_exports(job_client, headers[Role.client], project_id, job_settings)
+
+
+def _effective_masks(settings: Settings, project_id: int) -> dict[str, tuple[np.ndarray, str]]:
+    """{file stem: (latest human-side mask, else latest model mask; 'human' | 'model')} from the database."""
+    found: dict[str, tuple[np.ndarray, str]] = {}
+    with get_sessionmaker(settings.resolved_database_url)() as check:
+        for image in check.scalars(select(Image).where(Image.project_id == project_id)):
+            versions = check.scalars(
+                select(MaskVersion).where(MaskVersion.image_id == image.id).order_by(MaskVersion.version)
+            ).all()
+            human = [v for v in versions if v.source != MaskSource.model]
+            chosen = human[-1] if human else (versions[-1] if versions else None)
+            if chosen is not None:
+                mask = np.asarray(PILImage.open(io.BytesIO(chosen.png)))
+                found[Path(image.file_name).stem] = (mask, "human" if human else "model")
+    return found
+
+
+def check_exports(client: TestClient, headers: dict[str, str], project_id: int, settings: Settings) -> None:
+    """Each export format, read back, holds the stored effective masks and says which are human."""
+    import json
+    import zipfile
+
+    from pycocotools import mask as rle
+
+    expected = _effective_masks(settings, project_id)
+    assert {source for _, source in expected.values()} == {"human", "model"}
+    for fmt in ("project", "s5mars", "coco"):
+        response = client.get(f"/api/v1/projects/{project_id}/export", params={"format": fmt}, headers=headers)
+        assert response.status_code == 200, response.text
+        archive = zipfile.ZipFile(io.BytesIO(response.content))
+        if fmt == "coco":
+            coco = json.loads(archive.read("annotations.json"))
+            names = {entry["id"]: Path(entry["file_name"]).stem for entry in coco["images"]}
+            rebuilt = {names[i]: np.full(expected[names[i]][0].shape, 255, np.uint8) for i in names}
+            for annotation in coco["annotations"]:
+                stem = names[annotation["image_id"]]
+                assert annotation["source"] == expected[stem][1]
+                rebuilt[stem][rle.decode(annotation["segmentation"]).astype(bool)] = annotation["category_id"] - 1
+            assert set(rebuilt) == set(expected)
+            for stem, mask in rebuilt.items():
+                np.testing.assert_array_equal(mask, expected[stem][0])
+            continue
+        manifest = {row["name"]: row for row in json.loads(archive.read("manifest.json"))["labels"]}
+        assert set(manifest) == set(expected)
+        for stem, (mask, source) in expected.items():
+            assert manifest[stem]["source"] == source
+            exported = np.asarray(PILImage.open(io.BytesIO(archive.read(f"labels/{stem}.png"))))
+            if fmt == "s5mars":  # raw ids: class k → k + 1, ignore → 0
+                mask = np.where(mask == 255, 0, mask + 1).astype(np.uint8)
+            np.testing.assert_array_equal(exported, mask)
 
 
 def test_concurrent_round_requests_give_one_round_and_one_409(
