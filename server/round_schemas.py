@@ -11,8 +11,6 @@ from server.job_schemas import JobPublic
 from server.models import RoundStatus
 from server.schemas import UTCDateTime
 
-METHODS = ("supervised", "cps-mars", "s5mars")
-STRATEGIES = ("random", "entropy", "least-confidence", "margin", "bald", "ueq", "ueq+disagreement", "ueq-product")
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 
 
@@ -40,9 +38,11 @@ class RoundCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     method: Literal["supervised", "cps-mars", "s5mars"] = "cps-mars"
-    strategy: Literal[
-        "random", "entropy", "least-confidence", "margin", "bald", "ueq", "ueq+disagreement", "ueq-product"
-    ] = "ueq"
+    strategy: str = Field(
+        "ueq",
+        description="random, entropy, least-confidence, margin, bald, ueq, or a UEQ variant: ueq-product, "
+        "ueq+disagreement, ueq+rare-class",
+    )
     budget: int | str = Field("1%", description="images to label next: a count (21) or a percentage of the pool ('1%')")
     profile: Literal["cpu", "paper"] = Field("cpu", description="schedule: `cpu` for 2 cores, `paper` for a GPU")
     seed: int = Field(0, ge=0, le=2**31 - 1)
@@ -50,6 +50,14 @@ class RoundCreate(BaseModel):
     crop_size: int | None = Field(None, ge=32, le=2048, description="training crop side; default: the profile's")
     encoder: Literal["lite0", "lite2", "resnet50"] | None = None
     score_batch_size: int = Field(8, ge=1, le=256)
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy_known(cls, value: str) -> str:
+        from ml.selection import get_strategy  # numpy only; the scorers import torch when they run
+
+        get_strategy(value)  # ValueError naming the known strategies
+        return value
 
     @field_validator("budget")
     @classmethod
