@@ -22,36 +22,28 @@ committed): bench/runs/label_efficiency/.
 
 The AL runs start from 1% (21 random images), then 2 query rounds of 21 images up to 3% (63).
 
-CPU budget (profile `cpu`, 2 threads; the whole set must fit in 3 hours = 10,800 s)
---------------------------------------------------------------------------------------
-Unit costs. Measured (METHODS §6): one supervised step at 256², batch 8 = 1.8 s; cost scales with
-crop area. Inferred: a CPS step (batch 8 + 8, two branches) ≈ 4 × a supervised step; an S5Mars step
-(student on 8 + 8, teacher forward on 8) ≈ 2.5 ×; inference ≈ ⅓ of a training pass, i.e. 0.075 s per
-256² image per network (0.15 s for the two CPS branches).
-    supervised, crop 192: 1.8 × (192/256)² = 1.01 s/step     supervised, crop 256: 1.8 s/step
-    cps-mars,   crop 128: 7.2 × (128/256)² = 1.80 s/step     s5mars,     crop 128: 4.5 × ¼ = 1.125 s/step
-    validation (300 images at 256²): 22 s one network, 45 s CPS
-    scoring 300 random pool candidates at 256² (`--candidates 300`): 22 s one network, 45 s CPS
+CPU budget (profile `cpu`, ml/profiles.py, 2 threads; the whole set must fit in 3 hours = 10,800 s)
+-----------------------------------------------------------------------------------------------------
+Unit costs measured here on an idle machine (round JSONs of the first pass, bench/results/label_efficiency_v1):
+supervised step at 192², batch 8: 0.85 s; CPS step at 128², batch 8 + 8: 1.9 s; S5Mars step at 128²: 1.14 s;
+validation of 300 images: 17 s one network, 42 s CPS; scoring 300 pool candidates: 22 s / 45 s. Inferred: a
+burn-in step (labelled batch only) ≈ 0.5 s CPS (two branches), 0.3 s S5Mars.
+(a) full-supervised, 1,312 steps at 256² (5 epochs, as METHODS §6); its configuration did not change with
+    the SSL profile, so the first pass's run stands (3,614 s measured under load)               =  3,614 s
+(b) sup-3pct, 400 steps at 192², × 3 seeds:                       3 × (400 × 0.85 + 17)       =  1,071 s
+(c) cps-*, per seed: round 0 = 160 burn-in + 160 CPS steps, trained ONCE and shared by the three strategies
+    through the round-0 cache (same config + same 21 seeded ids):  160 × 0.5 + 160 × 1.9 + 42 =    426 s
+    rounds 1–2 warm-started (64 CPS steps = 0.2 × 320), 3 strategies: 6 × (64 × 1.9 + 42)     =    982 s
+    scoring (entropy, ueq) × 2 rounds:                              4 × 45                     =    180 s
+    × 3 seeds:                                                      3 × 1,588                  =  4,764 s
+(d) s5mars-ueq, per seed: 160 × 0.3 + 160 × 1.14 + 17 + 2 × (64 × 1.14 + 17) + 2 × 22 = 471 s; × 3 =  1,413 s
+Total ≈ 10,862 s ≈ 3 h 01 min with (a) as measured under load (≈ 2 h 40 min with (a) at its idle cost of
+1.8 s per step): at the limit, with nothing to spare for the uncertainty of the inferred burn-in costs.
 
-(a) full-supervised, 1,312 steps at 256² (5 epochs, as METHODS §6): 1312 × 1.8 + 22 =  2,384 s
-(b) sup-3pct, 400 steps at 192², × 3 seeds:                       3 × (400 × 1.01 + 22)   =  1,281 s
-(c) cps-*, per seed: round 0 (160 steps) trained ONCE and shared by the three strategies
-    through the round-0 cache (same config + same 21 seeded ids → same model):  288 + 45  =    333 s
-    rounds 1–2 warm-started from the previous round (64 steps = 0.4 × 160), 3 strategies:
-                                                                   6 × (64 × 1.8 + 45)   =    960 s
-    scoring (entropy, ueq) × 2 rounds:                              4 × 45               =    180 s
-    × 3 seeds:                                                      3 × 1,473            =  4,419 s
-(d) s5mars-ueq, per seed: 240 × 1.125 + 22 + 2 × (96 × 1.125 + 22) + 2 × 22 = 596 s; × 3 =  1,791 s
-Total ≈ 9,133 s ≈ 2 h 32 min, leaving ≈ 28 min (15%) for model building, checkpoint writing, data
-loading, and the uncertainty of the inferred CPS/S5Mars factors.
-
-CAUTION, measured while writing this (2 threads, machine loaded by 3 other jobs, load average ≈ 5, so
-absolute times are 2–8× too slow and noisy): cps-mars at 128², batch 8 + 8 took 18–19 s per step,
-i.e. 4.5× a supervised step at 192² taken in the same conditions (4.0 s) rather than the 1.8× assumed
-above; s5mars at 128² took 2× that supervised step. If an idle-machine check (`run --config cps-ueq
---seeds 0` and read train_seconds / steps in round_000.json) confirms CPS ≈ 4.5 s per step, (c) costs
-≈ 8,800 s instead of 4,419: halve the cps steps (`--steps 80 --warm-steps 32`) and use the same
-values for all three cps-* configs (their round 0 is shared only when the configs are identical).
+History: the first pass (bench/results/label_efficiency_v1/, seed 0 of everything) trained the SSL methods for
+160 (CPS) / 240 (S5Mars) steps with the unsupervised loss on from the first step; neither beat (b). The second
+pass adds a labelled-only burn-in for the first half of the steps and a sigmoid ramp-up of the unsupervised
+weight over the next fifth (cheap steps, and no pseudo-labels from an untrained model).
 
 Choices that make this fit, and what they cost in fidelity:
 - warm start for rounds > 0 (METHODS §4.4 allows it; the papers' protocol is the cold start);

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import api_server, bench_database, percentile, write_result  # noqa: E402
-from ml.sam.browser import BROWSER_DECODERS, DEFAULT_DECODER  # noqa: E402
+from ml.sam.browser import DEFAULT_DECODER  # noqa: E402
 from ml.sam.decoder import OnnxDecoder  # noqa: E402
 from ml.sam.interface import Embedding, Prompt  # noqa: E402
 from ml.sam.models import DECODER_FILE, REPO_MODEL_DIR, model_paths  # noqa: E402
@@ -48,17 +48,22 @@ CHROMIUM_ARGS.append("--no-first-run")
 POINT_COUNTS = (1, 3, 6)
 
 
-def _variant(decoder: str, threads: int = 2, spinning: bool = True) -> dict[str, Any]:
-    label = f"{decoder}, {threads} thread{'s' if threads > 1 else ''}" + ("" if spinning else ", no spinning")
+SERVER_PREDICT = "server predict (HTTP round trip, output=low_res)"
+
+
+def _variant(decoder: str, threads: int = 2, spinning: bool = False) -> dict[str, Any]:
+    label = f"{decoder}, {threads} thread{'s' if threads > 1 else ''}" + (", spinning" if spinning else "")
     return {"label": label, "decoder": decoder, "threads": threads, "spinning": spinning}
 
 
-# Each step measured beside the others: the pinned float32 decoder, the low-res cut, int8 weights, both; then
-# the client's default decoder on 1 thread and without spinning threads.
+# Each step measured beside the others: onnxruntime-web's defaults (spinning threads) on the pinned float32
+# decoder, the low-res cut, int8 weights, both; then the client's default (no spinning), on 1 thread; and the
+# server's decoder through the predict route, which a client without the browser decoder would use.
 VARIANTS = [
-    *(_variant(name) for name in (DECODER_FILE, *BROWSER_DECODERS)),
+    *(_variant(name, spinning=True) for name in (DECODER_FILE, "sam.lowres.onnx", "sam.int8.onnx", DEFAULT_DECODER)),
+    _variant(DEFAULT_DECODER),
     _variant(DEFAULT_DECODER, threads=1),
-    _variant(DEFAULT_DECODER, spinning=False),
+    {"label": SERVER_PREDICT, "decoder": None, "threads": None, "spinning": None},
 ]
 WARM_UP = 3
 
@@ -68,12 +73,30 @@ WARM_UP = 3
 # pseudo-random points as prompts() below (same LCG).
 CLICKS_JS = """
 async ({ token, projectId, imageId, variants, counts, clicks, warmUp }) => {
-  const clients = variants.map(({ decoderUrl, numThreads, allowSpinning }) =>
-    new window.samModule.SamClient({ token, decoderUrl, numThreads, allowSpinning }));
+  // The server's decoder as one more "client": the predict route, timed from this page like the others.
+  const serverPredict = {
+    start: async () => ({ threads: null, isolated: crossOriginIsolated }),
+    openImage: async () => null,
+    close: () => {},
+    decode: async ({ points, labels }) => {
+      const begin = performance.now();
+      const response = await fetch(`/api/v1/projects/${projectId}/images/${imageId}/sam/predict?output=low_res`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ points, labels }),
+      });
+      await response.arrayBuffer();
+      if (!response.ok) throw new Error(`predict: HTTP ${response.status}`);
+      const ms = performance.now() - begin;
+      return { decodeMs: ms, totalMs: ms, roundTripMs: ms };
+    },
+  };
+  const clients = variants.map(({ decoderUrl, numThreads, allowSpinning }) => (decoderUrl === null
+    ? serverPredict : new window.samModule.SamClient({ token, decoderUrl, numThreads, allowSpinning })));
   const started = [];
   for (const client of clients) started.push(await client.start());  // one at a time: starts are timed
   let image = null;
-  for (const client of clients) image = await client.openImage(projectId, imageId);
+  for (const client of clients) image = (await client.openImage(projectId, imageId)) || image;
   let state = 12345;
   const random = () => { state = (state * 1103515245 + 12345) % 2147483648; return state / 2147483648; };
   const timings = clients.map(() => ({}));
@@ -205,7 +228,7 @@ def browser_figures(base: str, token: str, project_id: int, ids: dict[str, int],
                     "imageId": ids[image_name],
                     "variants": [
                         {
-                            "decoderUrl": f"{base}/app/models/{variant['decoder']}",
+                            "decoderUrl": variant["decoder"] and f"{base}/app/models/{variant['decoder']}",
                             "numThreads": variant["threads"],
                             "allowSpinning": variant["spinning"],
                         }
@@ -270,14 +293,23 @@ def main() -> None:
             }
             print("server decoder (onnxruntime, 2 threads, sam.onnx):", server, flush=True)
             figures = browser_figures(base, token, project_id, ids, args.clicks, args.opens)
-    figures["server_decoder_2_threads"] = server
-    ratios = {}
+    figures["server_decoder_2_threads_in_process"] = server
+    # Two ratios: against the predict route timed in the same page, interleaved with the browser's decodes (the
+    # same load), and against the server decoder timed alone in this process just before (load may differ).
+    interleaved, alone = {}, {}
     for label, kinds in figures["per_click"].items():
-        ratios[label] = {
+        interleaved[label] = {
+            kind: round(rows["1_points"]["totalMs"]["p50_ms"] / kinds_server["1_points"]["totalMs"]["p50_ms"], 2)
+            for (kind, rows), kinds_server in zip(
+                kinds.items(), figures["per_click"][SERVER_PREDICT].values(), strict=True
+            )
+        }
+        alone[label] = {
             kind: round(rows["1_points"]["decodeMs"]["p50_ms"] / server[kind]["1_points"]["p50_ms"], 2)
             for kind, rows in kinds.items()
         }
-    figures["browser_over_server_p50_1_point"] = ratios
+    figures["browser_mask_over_server_predict_round_trip_p50_1_point"] = interleaved
+    figures["browser_session_run_over_server_decoder_alone_p50_1_point"] = alone
     first = [row["firstMaskMs"] for row in figures["first_mask"]]
     figures["first_mask_summary"] = summary(first)
     figures["contention"] = (
@@ -286,7 +318,8 @@ def main() -> None:
     )
     figures["load_average_before_after"] = [round(x, 2) for x in (*load_before, *os.getloadavg())]
     figures["images"] = {name: list(e.original_size) for name, e in embeddings.items()}
-    print("browser / server p50 (1 point):", ratios)
+    print("browser mask / server predict round trip, p50, 1 point (interleaved):", interleaved)
+    print("browser session.run / server decoder alone, p50, 1 point:", alone)
     print("first mask (open image with precomputed embedding → mask), ms:", figures["first_mask_summary"])
     print("written to", write_result("sam_browser", figures))
 

@@ -46,7 +46,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 WARM_START_DEFAULT = {"cpu": True, "paper": False}
-WARM_STEPS_FRACTION = 0.4  # warm-started rounds train this fraction of the profile's steps by default
+WARM_STEPS_FRACTION = 0.2  # warm-started rounds train this fraction of the profile's steps by default
 # A warm-started model has learnt already: no burn-in and no ramp-up again.
 WARM_OPTIONS = {"burn_in": 0.0, "unsup_rampup": 0.0}
 

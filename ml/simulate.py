@@ -365,12 +365,26 @@ def _score_and_select(
     return picks, info
 
 
+def train_fingerprint(config: SimulationConfig) -> dict[str, Any]:
+    """The training settings the profile resolves to (cold and warm rounds), so that a run folder made under
+    an earlier profile is never resumed under a changed one."""
+    cold = build_train_config(config, 0, round_index=0, warm=False)
+    warm = build_train_config(config, 0, round_index=1, warm=True)
+    ignore = {"device", "num_classes"}
+    return {
+        name: {k: v for k, v in json.loads(json.dumps(asdict(train), default=str)).items() if k not in ignore}
+        for name, train in (("cold", cold), ("warm", warm))
+    }
+
+
 def _check_run_file(config: SimulationConfig) -> None:
     path = config.out / RUN_FILE
-    current = config.to_json()
+    current = {**config.to_json(), "train_fingerprint": train_fingerprint(config)}
     if path.exists():
         saved = json.loads(path.read_text())
         ignore = {"out", "device", "score_batch_size", "eval_batch_size", "checkpoint_dir"}
+        if "train_fingerprint" not in saved:  # a run folder from before fingerprints: its config fields decide
+            ignore.add("train_fingerprint")
         changed = sorted(k for k in current if k not in ignore and saved.get(k) != current[k])
         if changed:
             raise ValueError(

@@ -43,7 +43,7 @@ def test_train_config_from_profile_and_warm_start(tmp_path: Path) -> None:
     config = SimulationConfig(data=tmp_path, out=tmp_path / "o", method="cps-mars", strategy="bald", steps=100)
     cold = build_train_config(config, 9, round_index=0, warm=True)
     warm = build_train_config(config, 9, round_index=1, warm=True)
-    assert cold.steps == 100 and warm.steps == 40
+    assert cold.steps == 100 and warm.steps == 20
     assert cold.decoder_dropout and cold.num_classes == 9 and cold.crop_size == 128
     # The cpu profile's SSL burn-in and ramp-up apply to cold starts only.
     assert cold.options == {"burn_in": 0.5, "unsup_rampup": 0.2}

@@ -105,6 +105,18 @@ def test_changed_config_in_same_folder_is_refused(dataset: Path, ueq_run: tuple[
         run_simulation(_config(dataset, out, "entropy", cache))
 
 
+def test_changed_profile_in_same_folder_is_refused(
+    dataset: Path, ueq_run: tuple[Path, Path, list[dict]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ml.profiles import PROFILES
+    from ml.simulate import run_simulation
+
+    out, cache, _ = ueq_run
+    monkeypatch.setitem(PROFILES["cpu"]["cps-mars"], "options", {"burn_in": 0.25, "unsup_rampup": 0.2})
+    with pytest.raises(ValueError, match="train_fingerprint"):
+        run_simulation(_config(dataset, out, "ueq", cache))
+
+
 def test_round0_model_is_shared_between_strategies(
     dataset: Path, ueq_run: tuple[Path, Path, list[dict]], tmp_path: Path
 ) -> None:
