@@ -278,9 +278,10 @@ def _train_round(
     checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
     if init_from is not None:
         _seed_warm_start(init_from, checkpoint_path, train, labeled)
-    started = time.perf_counter()
     result = ssl.train(train, labeled, unlabeled, None, checkpoint_path=checkpoint_path, progress=progress, resume=True)
-    return Path(result.checkpoint), time.perf_counter() - started, dict(result.metrics)
+    # The steps' own time, summed over every attempt (a resumed or already finished run included).
+    seconds = sum(float(record.get("seconds", 0.0)) for record in result.history if "loss" in record)
+    return Path(result.checkpoint), seconds, dict(result.metrics)
 
 
 def _evaluate(
