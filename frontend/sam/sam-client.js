@@ -51,7 +51,7 @@ export class SamClient {
    * @param {string} [options.runtimeUrl] folder of the vendored onnxruntime-web files
    * @param {number} [options.numThreads] wasm threads (capped by the cores); fixed once started
    * @param {string} [options.model] the SAM model id the decoder belongs to; the API checks it
-   * @param {boolean} [options.allowSpinning] let idle runtime threads spin (onnxruntime's default, true)
+   * @param {boolean} [options.allowSpinning] let idle runtime threads spin (onnxruntime's default; here false)
    * @param {number} [options.warmUpRuns] decodes on a blank embedding at start, default 3
    */
   constructor({ token, apiBase = '/api/v1', decoderUrl, runtimeUrl, numThreads, model, allowSpinning, warmUpRuns } = {}) {

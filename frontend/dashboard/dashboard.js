@@ -1,0 +1,329 @@
+// The lead's dashboard: import (upload with a progress bar, or a server folder as a job), start a round, follow
+// jobs live by server-sent events with cancel, the label-efficiency curve, the ranked queue, model versions,
+// exports. Clients (read-only) see the results without the controls.
+
+import { API_BASE, ApiError, api, blobUrl, describeFailure, followJob, getToken, isTerminal } from '../api.js';
+import { can, formatDate, h, projectIdFromUrl, renderHeader, reportError, requireUser, say } from '../ui.js';
+import { renderCurve, renderIouTable } from './curve.js';
+
+const $ = (id) => document.getElementById(id);
+const state = { user: null, projectId: null, project: null, followed: new Map(), thumbnails: [] };
+window.dashboard = state;
+
+// ---------------------------------------------------------------- jobs
+
+function jobLine(job) {
+  const percent = Math.round(job.progress * 100);
+  return `${job.kind} #${job.id} · ${job.status} · ${percent}%${job.message ? ` · ${job.message}` : ''}`;
+}
+
+/** Show a job's row and follow it by SSE until it ends; resolves with the final job. */
+function trackJob(job, { onDone } = {}) {
+  if (state.followed.has(job.id)) return state.followed.get(job.id).done;
+  $('no-jobs').hidden = true;
+  const bar = h('progress', { max: 1, value: job.progress, 'aria-label': `progress of ${job.kind} job ${job.id}` });
+  const text = h('span', { class: 'job-text' }, jobLine(job));
+  const cancel = h('button', { class: 'job-cancel', title: `cancel ${job.kind} job ${job.id}` }, 'Cancel');
+  cancel.hidden = !can(state.user, 'lead');
+  const row = h('div', { class: 'job', id: `job-${job.id}`, dataset: { status: job.status } }, h('div', { class: 'line' }, bar, cancel), text);
+  $('jobs').prepend(row);
+  const controller = new AbortController();
+  const update = (current) => {
+    bar.value = current.progress;
+    text.textContent = jobLine(current);
+    row.dataset.status = current.status;
+    if (current.error) text.textContent += ` · ${current.error}`;
+    cancel.disabled = isTerminal(current) || current.cancel_requested;
+  };
+  cancel.addEventListener('click', async () => {
+    try {
+      update(await api(`/jobs/${job.id}/cancel`, { method: 'POST', what: `cancelling job ${job.id}` }));
+      say(`Cancel requested for ${job.kind} job ${job.id}.`);
+    } catch (error) {
+      reportError(error);
+    }
+  });
+  update(job);
+  const done = (isTerminal(job) ? Promise.resolve(job) : followJob(job.id, update, { signal: controller.signal }))
+    .then((final) => {
+      update(final);
+      const kind = final.status === 'done' ? 'info' : final.status === 'cancelled' ? 'warning' : 'error';
+      say(`${final.kind} job ${final.id} ${final.status}${final.error ? `: ${final.error}` : ''}.`, { kind });
+      if (onDone) onDone(final);
+      refreshResults();
+      return final;
+    })
+    .catch((error) => {
+      reportError(error, `following job ${job.id}`);
+      throw error;
+    });
+  state.followed.set(job.id, { done, controller });
+  return done;
+}
+
+async function resumeJobs() {
+  const running = await api(`/projects/${state.projectId}/jobs`, { query: { status: 'running', limit: 20 }, what: 'loading the jobs' });
+  const queued = await api(`/projects/${state.projectId}/jobs`, { query: { status: 'queued', limit: 20 } });
+  for (const job of [...queued, ...running].filter((j) => j.kind !== 'sam_embed')) trackJob(job).catch(() => {});
+}
+
+// ---------------------------------------------------------------- rounds
+
+$('round-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const budgetText = form.budget.value.trim();
+  const body = {
+    method: form.method.value,
+    strategy: form.strategy.value,
+    budget: /^\d+$/.test(budgetText) ? Number(budgetText) : budgetText,
+    profile: form.profile.value,
+    seed: Number(form.seed.value || 0),
+  };
+  if (form.steps.value) body.steps = Number(form.steps.value);
+  if (form.crop_size.value) body.crop_size = Number(form.crop_size.value);
+  $('start-round').disabled = true;
+  try {
+    const round = await api(`/projects/${state.projectId}/rounds`, { json: body, what: 'starting the round' });
+    say(`Round ${round.index} started (${round.method} / ${round.strategy}, budget ${round.budget} images).`);
+    trackJob(round.job || (await api(`/jobs/${round.job_id}`))).catch(() => {});
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 409 && error.body && error.body.job_id) {
+      say(`A round is already running (round id ${error.body.round_id}); its progress is shown under Jobs.`, { kind: 'warning' });
+      trackJob(await api(`/jobs/${error.body.job_id}`)).catch(() => {});
+    } else {
+      reportError(error);
+    }
+  } finally {
+    $('start-round').disabled = false;
+  }
+});
+
+// ---------------------------------------------------------------- imports
+
+function uploadWithProgress(form) {
+  // fetch() reports no upload progress; XMLHttpRequest does.
+  return new Promise((resolve, reject) => {
+    const request = new XMLHttpRequest();
+    request.open('POST', `${API_BASE}/projects/${state.projectId}/images`);
+    request.setRequestHeader('Authorization', `Bearer ${getToken()}`);
+    const bar = $('upload-progress');
+    bar.hidden = false;
+    bar.value = 0;
+    request.upload.addEventListener('progress', (event) => {
+      if (event.lengthComputable) bar.value = event.loaded / event.total;
+    });
+    request.addEventListener('load', () => {
+      bar.value = 1;
+      let body = request.responseText;
+      try {
+        body = JSON.parse(body);
+      } catch {
+        // keep the text
+      }
+      if (request.status >= 200 && request.status < 300) resolve(body);
+      else {
+        const detail = typeof body === 'object' && body && body.detail ? body.detail : String(body || request.statusText);
+        reject(new ApiError(describeFailure(request.status, detail, 'uploading'), { status: request.status, detail, body }));
+      }
+    });
+    request.addEventListener('error', () => reject(new ApiError('uploading: cannot reach the server. Check your connection and try again.')));
+    request.send(form);
+  });
+}
+
+$('upload-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  if (!form.files.files.length) {
+    say('Choose one or more image files first.', { kind: 'warning' });
+    return;
+  }
+  const data = new FormData();
+  for (const file of form.files.files) data.append('files', file);
+  for (const file of form.labels.files) data.append('labels', file);
+  data.append('split', form.split.value);
+  $('upload-button').disabled = true;
+  try {
+    const result = await uploadWithProgress(data);
+    const rejected = result.items.filter((item) => item.status === 'rejected');
+    $('upload-result').textContent = `${result.stored} stored, ${result.duplicate} duplicate, ${result.rejected} rejected.`;
+    if (rejected.length) say(`Rejected: ${rejected.map((item) => `${item.file_name} (${item.reason})`).join('; ')}`, { kind: 'error' });
+    form.reset();
+    refreshResults();
+  } catch (error) {
+    reportError(error);
+  } finally {
+    $('upload-button').disabled = false;
+  }
+});
+
+$('folder-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  try {
+    const job = await api(`/projects/${state.projectId}/imports`, { json: { path: form.path.value.trim(), layout: form.layout.value }, what: 'starting the import' });
+    trackJob(job).catch(() => {});
+  } catch (error) {
+    reportError(error);
+  }
+});
+
+// ---------------------------------------------------------------- results: curve, queue, models
+
+async function refreshCurve() {
+  const metrics = await api(`/projects/${state.projectId}/metrics`, { what: 'loading the metrics' });
+  renderCurve($('curve'), metrics.curve);
+  renderIouTable($('iou-table'), metrics.curve);
+  $('curve').dataset.points = String(metrics.curve.filter((p) => p.miou != null).length);
+  return metrics;
+}
+
+async function refreshQueue(metrics) {
+  for (const url of state.thumbnails) URL.revokeObjectURL(url);
+  state.thumbnails = [];
+  const done = metrics.rounds.filter((r) => r.status === 'done').sort((a, b) => b.index - a.index)[0];
+  if (!done) {
+    const page = await api(`/projects/${state.projectId}/images`, { query: { split: 'pool', status: 'unlabeled', limit: 24 } });
+    $('queue-caption').textContent = `No round yet: the queue serves import order (${page.total} unlabeled pool images).`;
+    renderQueue(page.items.map((image, i) => ({ image_id: image.id, file_name: image.file_name, rank: i + 1, score: null, status: image.status })));
+    return;
+  }
+  const scores = await api(`/projects/${state.projectId}/rounds/${done.id}/scores`, { query: { limit: 24 }, what: 'loading the ranked queue' });
+  $('queue-caption').textContent = `Round ${done.index} (${done.strategy}): the first ${scores.items.length} of ${scores.total} ranked images.`;
+  renderQueue(scores.items);
+}
+
+function renderQueue(items) {
+  const annotate = can(state.user, 'annotate');
+  $('queue').replaceChildren(
+    ...items.map((item) => {
+      const img = h('img', { alt: item.file_name, loading: 'lazy' });
+      blobUrl(`/projects/${state.projectId}/images/${item.image_id}/thumbnail`, { query: { max_side: 160 } })
+        .then((url) => {
+          state.thumbnails.push(url);
+          img.src = url;
+        })
+        .catch((error) => reportError(error, `thumbnail of ${item.file_name}`));
+      const caption = h(
+        'div',
+        {},
+        h('strong', {}, `#${item.rank}`),
+        item.score == null ? '' : ` · ${item.score.toFixed(4)}`,
+        item.status === 'labeled' ? ' · labeled' : '',
+      );
+      const name = h('div', { class: 'muted', title: item.file_name }, item.file_name.length > 18 ? `${item.file_name.slice(0, 17)}…` : item.file_name);
+      const body = annotate ? h('a', { href: `/app/annotate/?project=${state.projectId}&image=${item.image_id}` }, img) : img;
+      return h('div', { class: 'queue-item', dataset: { imageId: item.image_id } }, body, caption, name);
+    }),
+  );
+}
+
+async function refreshModels() {
+  const models = await api(`/projects/${state.projectId}/models`, { what: 'loading the model versions' });
+  const lead = can(state.user, 'lead');
+  const head = h('thead', {}, h('tr', {}, ['Model', 'Round', 'Method', 'Labeled', 'mIoU', 'Created', ''].map((t) => h('th', {}, t))));
+  const rows = models.map((model) =>
+    h(
+      'tr',
+      {},
+      h('td', {}, `#${model.id}`),
+      h('td', {}, model.round_id ?? '–'),
+      h('td', {}, model.method),
+      h('td', { class: 'num' }, model.labeled_count),
+      h('td', { class: 'num' }, model.metrics && model.metrics.miou != null ? `${(model.metrics.miou * 100).toFixed(1)}%` : '–'),
+      h('td', {}, formatDate(model.created_at)),
+      h(
+        'td',
+        {},
+        lead
+          ? h('button', {
+            title: 'label every image without a human label with this model',
+            onclick: async () => {
+              try {
+                const job = await api(`/projects/${state.projectId}/pseudo-labels`, { json: { model_version_id: model.id }, what: 'starting pseudo-labels' });
+                trackJob(job).catch(() => {});
+              } catch (error) {
+                reportError(error);
+              }
+            },
+          }, 'Pseudo-label')
+          : '',
+      ),
+    ),
+  );
+  $('models').replaceChildren(head, h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: 7, class: 'muted' }, 'No model yet.'))));
+}
+
+async function refreshSummary() {
+  const [pool, labeled] = await Promise.all([
+    api(`/projects/${state.projectId}/images`, { query: { split: 'pool', limit: 1 } }),
+    api(`/projects/${state.projectId}/images`, { query: { status: 'labeled', limit: 1 } }),
+  ]);
+  $('project-summary').textContent = `${pool.total} pool images · ${labeled.total} images with a human label · classes: ${state.project.classes.map((c) => c.name).join(', ')}`;
+}
+
+let refreshing = null;
+function refreshResults() {
+  if (refreshing) return refreshing;
+  refreshing = (async () => {
+    try {
+      const metrics = await refreshCurve();
+      await Promise.all([refreshQueue(metrics), refreshModels(), refreshSummary()]);
+    } catch (error) {
+      reportError(error);
+    } finally {
+      refreshing = null;
+    }
+  })();
+  return refreshing;
+}
+
+// ---------------------------------------------------------------- export
+
+for (const button of document.querySelectorAll('#export [data-format]')) {
+  button.addEventListener('click', async () => {
+    const format = button.dataset.format;
+    const bar = $('export-progress');
+    bar.hidden = false;
+    button.disabled = true;
+    try {
+      const response = await api(`/projects/${state.projectId}/export`, { raw: true, query: { format, images: $('export-images').checked }, what: `exporting ${format}` });
+      const disposition = response.headers.get('content-disposition') || '';
+      const match = disposition.match(/filename="([^"]+)"/);
+      const name = match ? match[1] : `${state.project.name}-${format}.zip`;
+      const url = URL.createObjectURL(await response.blob());
+      const link = h('a', { href: url, download: name, hidden: true });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      say(`Export ${name} downloaded.`);
+    } catch (error) {
+      reportError(error);
+    } finally {
+      bar.hidden = true;
+      button.disabled = false;
+    }
+  });
+}
+
+// ---------------------------------------------------------------- start
+
+async function main() {
+  state.projectId = projectIdFromUrl();
+  state.user = await requireUser();
+  renderHeader(state.user, { projectId: state.projectId, current: 'dashboard' });
+  state.project = await api(`/projects/${state.projectId}`, { what: 'loading the project' });
+  $('project-title').textContent = `${state.project.name} · dashboard`;
+  document.title = `${state.project.name} · marslabel`;
+  for (const section of document.querySelectorAll('.lead-only')) section.hidden = !can(state.user, 'lead');
+  await refreshResults();
+  await resumeJobs();
+  document.body.dataset.ready = 'true';
+}
+
+main().catch((error) => {
+  document.body.dataset.ready = 'error';
+  reportError(error);
+});
