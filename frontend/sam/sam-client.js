@@ -16,6 +16,9 @@ const LOW_RES_VALUES = 256 * 256;
 
 export class SamError extends Error {}
 
+// The files the worker cannot start without; a worker that fails to load is diagnosed by asking for each.
+const RUNTIME_FILES = ['ort.wasm.min.mjs', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm'];
+
 function defaultUrl(relative) {
   return new URL(relative, import.meta.url).href;
 }
@@ -57,8 +60,9 @@ export class SamClient {
   constructor({ token, apiBase = '/api/v1', decoderUrl, runtimeUrl, numThreads, model, allowSpinning, warmUpRuns } = {}) {
     this.token = token;
     this.apiBase = apiBase;
-    this.decoderUrl = decoderUrl || defaultUrl(`../models/${DEFAULT_DECODER}`);
-    this.runtimeUrl = runtimeUrl || defaultUrl('../vendor/onnxruntime-web/');
+    // Absolute URLs: the worker would resolve relative ones against its own script, not this page.
+    this.decoderUrl = decoderUrl ? new URL(decoderUrl, self.location.href).href : defaultUrl(`../models/${DEFAULT_DECODER}`);
+    this.runtimeUrl = runtimeUrl ? new URL(runtimeUrl, self.location.href).href : defaultUrl('../vendor/onnxruntime-web/');
     this.numThreads = numThreads;
     this.model = model;
     this.allowSpinning = allowSpinning;
@@ -67,9 +71,11 @@ export class SamClient {
     this.worker = null;
     this.pending = new Map();
     this.nextId = 1;
+    this.failure = null;
   }
 
   _call(kind, body, transfer = []) {
+    if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId;
     this.nextId += 1;
     return new Promise((resolve, reject) => {
@@ -91,19 +97,36 @@ export class SamClient {
     if (this.started) return this.started;
     this.worker = new Worker(defaultUrl('./decoder-worker.js'), { type: 'module' });
     this.worker.onmessage = (event) => this._answer(event);
-    this.worker.onerror = (event) => {
-      const failure = new SamError(`decoder worker failed: ${event.message || 'could not load'}`);
-      for (const { reject } of this.pending.values()) reject(failure);
+    this.worker.onerror = async (event) => {
+      event.preventDefault();
+      this.failure = await this._diagnosed(new SamError(`decoder worker failed: ${event.message || 'could not load'}`));
+      for (const { reject } of this.pending.values()) reject(this.failure);
       this.pending.clear();
     };
-    this.started = this._call('init', {
+    const init = {
       runtimeUrl: this.runtimeUrl,
       decoderUrl: this.decoderUrl,
       numThreads: this.numThreads,
       allowSpinning: this.allowSpinning,
       warmUpRuns: this.warmUpRuns,
+    };
+    this.started = this._call('init', init).catch(async (error) => {
+      throw await this._diagnosed(error);
     });
     return this.started;
+  }
+
+  // A failed start names the runtime or decoder files the server does not have, where that is the cause.
+  async _diagnosed(error) {
+    const urls = [...RUNTIME_FILES.map((name) => new URL(name, this.runtimeUrl).href), this.decoderUrl];
+    const missing = [];
+    for (const url of urls) {
+      const answer = await fetch(url).catch(() => null);
+      if (answer !== null && answer.body) answer.body.cancel(); // only the status is wanted
+      if (answer === null || !answer.ok) missing.push(url);
+    }
+    if (missing.length === 0) return error;
+    return new SamError(`the SAM decoder cannot start: missing on the server: ${missing.join(', ')} (run marslabel fetch-models)`);
   }
 
   async _fetchEmbedding(url, timeoutMs) {
@@ -182,6 +205,7 @@ export class SamClient {
     this.pending.clear();
     this.worker = null;
     this.started = null;
+    this.failure = null;
     this.image = null;
   }
 }

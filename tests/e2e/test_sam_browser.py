@@ -134,3 +134,35 @@ def test_a_negative_click_removes_a_disc(
     assert not without[128, 175]
     assert (without & right).sum() < 0.5 * (both & right).sum()
     assert (without & left).sum() > 0.8 * left.sum()
+
+
+START_WITH = """
+async ({ token, runtimeUrl, decoderUrl }) => {
+  const client = new window.samModule.SamClient({ token, runtimeUrl, decoderUrl });
+  try {
+    await client.start();
+    return null;
+  } catch (error) {
+    return error.message;
+  } finally {
+    client.close();
+  }
+}
+"""
+
+
+def test_a_decoder_that_cannot_start_names_the_missing_file(chromium: Any, live_server: str, role_tokens: dict) -> None:
+    page = chromium.new_page()
+    try:
+        page.goto(live_server + PAGE)
+        page.wait_for_function("window.samModule !== undefined", timeout=30_000)
+        token = role_tokens[Role.annotator]
+        no_runtime = page.evaluate(
+            START_WITH, {"token": token, "runtimeUrl": "/app/vendor/nowhere/", "decoderUrl": None}
+        )
+        no_decoder = page.evaluate(START_WITH, {"token": token, "runtimeUrl": None, "decoderUrl": "/app/models/x.onnx"})
+    finally:
+        page.close()
+    assert no_runtime is not None and "/app/vendor/nowhere/ort-wasm-simd-threaded.wasm" in no_runtime, no_runtime
+    assert "run marslabel fetch-models" in no_runtime
+    assert no_decoder is not None and "/app/models/x.onnx" in no_decoder, no_decoder
