@@ -43,14 +43,15 @@ function messageBox() {
 /** Show a message until dismissed (errors) or for a while (info); returns the element. */
 export function say(text, { kind = 'info', timeoutMs = 6000, actions = [] } = {}) {
   const close = h('button', { class: 'close', 'aria-label': 'dismiss', title: 'dismiss' }, '×');
+  const buttons = actions.map(({ label, run, id }) =>
+    h('button', { id, onclick: () => { item.remove(); run(); } }, label),
+  );
   const item = h(
     'div',
     { class: `message ${kind}`, role: kind === 'error' ? 'alert' : 'status' },
     h('span', { class: 'text' }, text),
-    ...actions.map(({ label, run, id }) =>
-      h('button', { id, onclick: () => { item.remove(); run(); } }, label),
-    ),
     close,
+    buttons.length ? h('div', { class: 'message-actions' }, buttons) : '',
   );
   close.addEventListener('click', () => item.remove());
   messageBox().append(item);
@@ -61,7 +62,9 @@ export function say(text, { kind = 'info', timeoutMs = 6000, actions = [] } = {}
 /** Report a failure in words: ApiErrors carry them already; anything else is described. Never silent. */
 export function reportError(error, what) {
   if (error && error.name === 'AbortError') return null;
-  console.error(error);
+  // API refusals are shown and expected; anything else is a bug worth the console's error level.
+  if (error instanceof ApiError) console.warn(error.message);
+  else console.error(error);
   const text = error instanceof ApiError ? error.message : `${what ? `${what}: ` : ''}${error && error.message ? error.message : error}`;
   return say(text, { kind: 'error' });
 }

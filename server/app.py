@@ -7,8 +7,8 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from server.docs_page import DOCS_URL, add_offline_docs
-from server.frontend import add_frontend
+from server.docs_page import add_offline_docs
+from server.frontend import FRONTEND_URL, add_frontend
 from server.middleware import BodySizeLimitMiddleware, CrossOriginIsolationMiddleware
 from server.routers import ALL_ROUTERS
 from server.schema import check_schema
@@ -40,8 +40,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
-        # Until the web app is served here, the API's own documentation is the front page.
-        return RedirectResponse(DOCS_URL)
+        # The web app is the front page; the API's documentation stays at /docs (server.docs_page.DOCS_URL).
+        return RedirectResponse(f"{FRONTEND_URL}/")
 
     app.add_exception_handler(StoreError, _store_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -30,7 +30,7 @@ export function renderCurve(container, points) {
   const plotH = height - margin.top - margin.bottom;
   const svg = el('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': 'label-efficiency curve', id: 'curve-svg' });
   const sorted = [...points].filter((p) => p.miou != null).sort((a, b) => a.labeled_count - b.labeled_count || a.round_index - b.round_index);
-  const xMax = niceMax(Math.max(1, ...sorted.map((p) => p.labeled_count)));
+  const xMax = niceMax(Math.max(5, ...sorted.map((p) => p.labeled_count))); // at least 5: whole-number ticks
   const x = (count) => margin.left + (count / xMax) * plotW;
   const y = (miou) => margin.top + (1 - miou) * plotH;
 

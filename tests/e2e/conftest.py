@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -34,9 +35,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-def live_server(settings: Settings) -> Iterator[str]:
-    """The app for `settings` on a free loopback port; yields its base URL and stops it afterwards."""
+@contextmanager
+def serve(settings: Settings) -> Iterator[str]:
+    """The app for `settings` on a free loopback port, in a thread; yields its base URL, stops it afterwards."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="live-server", daemon=True)
@@ -48,9 +49,18 @@ def live_server(settings: Settings) -> Iterator[str]:
             pytest.fail("the live API server did not start", pytrace=False)
         time.sleep(0.05)
     assert httpx.get(f"{base}/api/v1/openapi.json", timeout=10).status_code == 200
-    yield base
-    server.should_exit = True
-    thread.join(timeout=30)
+    try:
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture
+def live_server(settings: Settings) -> Iterator[str]:
+    """The app for `settings` on a free loopback port; yields its base URL and stops it afterwards."""
+    with serve(settings) as base:
+        yield base
 
 
 @pytest.fixture(scope="session")

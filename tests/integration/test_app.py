@@ -15,9 +15,10 @@ from server.settings import Settings
 from tests.factories import image_bytes, make_project
 
 
-def test_root_redirects_to_the_docs_and_openapi_lists_the_api(client: TestClient) -> None:
+def test_root_redirects_to_the_web_app_docs_stay_and_openapi_lists_the_api(client: TestClient) -> None:
     root = client.get("/", follow_redirects=False)
-    assert root.status_code in (302, 307) and root.headers["location"] == "/docs"
+    assert root.status_code in (302, 307) and root.headers["location"] == "/app/"
+    assert client.get("/app/").status_code == 200
     assert client.get("/docs").status_code == 200
     paths = client.get("/api/v1/openapi.json").json()["paths"]
     assert "/api/v1/projects/{project_id}/queue/next" in paths

@@ -100,7 +100,7 @@ def test_cli_and_embedded_service_end_to_end(embedded_env: dict[str, str], tmp_p
     try:
         _wait_until_up(base, server, log_path)
         assert f"http://127.0.0.1:{port}/" in log_path.read_text()  # the URL is printed
-        assert httpx.get(f"{base}/", follow_redirects=True).status_code == 200  # the API docs for now
+        assert httpx.get(f"{base}/", follow_redirects=True).status_code == 200  # the web app
         workers = _children(server.pid)
         assert workers, "serve started no worker process"
 

@@ -1,0 +1,374 @@
+"""The web app (frontend/) in Debian's Chromium against the live API, a real Celery worker, Redis and PostgreSQL.
+
+On a tiny synthetic project: sign in with a token; annotate an image with a SAM click, a brush stroke and an undone
+stroke; save; reload and compare the stored mask's pixels (read through the API) with what was drawn; a stale save
+shows the conflict and can overwrite knowingly; the dashboard starts a round and follows it to the end by SSE,
+with a new point on the curve; an export downloads and opens as a zip. Screenshots of each view are written to
+test-artifacts/webapp/ (git-ignored; MARSLABEL_TEST_ARTIFACTS moves it).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+from sqlalchemy.orm import Session
+
+from ml.sam.scenes import disc_scene
+from ml.synthetic import generate_scene
+from server.demo import S5MARS_CLASSES
+from server.models import Role
+from server.models import Split as ImageSplit
+from server.settings import Settings
+from server.store.images import add_image
+from server.store.projects import create_project
+from tests.e2e.conftest import serve
+from tests.integration.conftest import (  # noqa: F401 (fixtures)
+    celery_worker,
+    import_root,
+    job_settings,
+    png_bytes,
+    redis_url,
+    worker_settings,
+)
+from tests.sam_support import iou, require_models
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.ml]
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(os.environ.get("MARSLABEL_TEST_ARTIFACTS", REPO / "test-artifacts")) / "webapp"
+VIEWPORT = {"width": 1280, "height": 800}
+DISC_SIZE = (240, 320)  # height, width
+DISC_CENTRE = (120.0, 100.0)  # x, y
+DISC_RADIUS = 45
+SCENE = 64
+TINY_ROUND = {"steps": "4", "crop": "64"}
+SOIL, SAND, BEDROCK = 2, 3, 4  # S5Mars class ids used for drawing
+
+
+@pytest.fixture
+def web(job_settings: Settings, celery_worker: Any) -> Iterator[str]:  # noqa: F811
+    """The app with the worker's database, broker and data folder, served over HTTP."""
+    with serve(job_settings) as base:
+        yield base
+
+
+def make_web_project(session: Session) -> tuple[int, int, np.ndarray]:
+    """A disc scene first in import order (the queue serves it first), then 10 synthetic pool scenes (4 with a
+    human label) and 2 labelled val scenes. Returns (project id, disc image id, disc mask)."""
+    project = create_project(session, "gale-web", S5MARS_CLASSES)
+    image, disc = disc_scene(*DISC_SIZE, DISC_CENTRE, DISC_RADIUS, seed=3)
+    stored = add_image(session, project, "disc.png", png_bytes(image), split=ImageSplit.pool, author_id=None)
+    assert stored.status == "stored", stored
+    disc_id = stored.image_id
+    for i in range(12):
+        picture, label = generate_scene(2000 + i, SCENE)
+        split = ImageSplit.val if i >= 10 else ImageSplit.pool
+        labelled = i < 4 or i >= 10
+        result = add_image(
+            session,
+            project,
+            f"scene_{i:03d}.png",
+            png_bytes(picture),
+            split=split,
+            label_png=png_bytes(label) if labelled else None,
+            author_id=None,
+        )
+        assert result.status == "stored", result
+    session.commit()
+    assert disc_id is not None
+    return project.id, disc_id, disc
+
+
+def new_page(chromium: Any) -> tuple[Any, Any, list[str]]:
+    """A fresh context (its own sessionStorage) at 1280×800 with page errors collected."""
+    context = chromium.new_context(viewport=VIEWPORT, accept_downloads=True)
+    page = context.new_page()
+    failures: list[str] = []
+    page.on("pageerror", lambda error: failures.append(f"page error: {error}"))
+    page.on(
+        "console",
+        lambda message: (
+            failures.append(f"console: {message.text}")
+            if message.type == "error" and not message.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
+    # Failed answers by URL (the console line names only the status); a test removes those it caused on purpose.
+    page.on(
+        "response",
+        lambda response: failures.append(f"HTTP {response.status} {response.url}") if response.status >= 400 else None,
+    )
+    return context, page, failures
+
+
+def shot(page: Any, name: str, *, full_page: bool = False) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+def sign_in(page: Any, base: str, token: str) -> None:
+    page.goto(base + "/")  # the front page redirects to the web app
+    assert page.url.endswith("/app/"), page.url
+    page.wait_for_selector("#sign-in:not([hidden])")
+    page.fill("#token", token)
+    page.click("#sign-in-button")
+    page.wait_for_selector("#projects:not([hidden]) tbody tr")
+
+
+def screen_point(page: Any, x: float, y: float) -> tuple[float, float]:
+    """Page coordinates of image pixel (x, y) in the annotation canvas."""
+    return page.evaluate(
+        """([x, y]) => {
+          const rect = document.getElementById('view').getBoundingClientRect();
+          const v = window.annotator.view;
+          return [rect.left + v.x + x * v.scale, rect.top + v.y + y * v.scale];
+        }""",
+        [x, y],
+    )
+
+
+def browser_mask(page: Any) -> np.ndarray:
+    width, height, values = page.evaluate(
+        "() => [window.annotator.image.width, window.annotator.image.height, Array.from(window.annotator.editor.mask)]"
+    )
+    return np.asarray(values, np.uint8).reshape(height, width)
+
+
+def stroke(page: Any, points: list[tuple[float, float]]) -> None:
+    first = screen_point(page, *points[0])
+    page.mouse.move(*first)
+    page.mouse.down()
+    for point in points[1:]:
+        page.mouse.move(*screen_point(page, *point), steps=8)
+    page.mouse.up()
+
+
+def stored_mask(api: httpx.Client, project_id: int, image_id: int) -> tuple[int, np.ndarray]:
+    answer = api.get(f"/api/v1/projects/{project_id}/images/{image_id}/masks/latest")
+    assert answer.status_code == 200, answer.text
+    return int(answer.headers["X-Mask-Version"]), np.asarray(PILImage.open(io.BytesIO(answer.content)))
+
+
+def wait_ready(page: Any, image_id: int | None = None) -> None:
+    page.wait_for_function("document.body.dataset.ready === 'true' || document.body.dataset.ready === 'error'")
+    assert page.evaluate("document.body.dataset.ready") == "true", page.inner_text("#messages")
+    if image_id is not None:
+        assert page.evaluate("document.body.dataset.imageId") == str(image_id)
+
+
+def test_annotate_sam_brush_undo_save_reload_and_conflict(
+    chromium: Any, web: str, session: Session, role_tokens: dict, headers: dict
+) -> None:
+    require_models()
+    project_id, disc_id, disc = make_web_project(session)
+    context, page, failures = new_page(chromium)
+    lead = httpx.Client(base_url=web, headers=headers[Role.lead], timeout=60)
+    try:
+        sign_in(page, web, role_tokens[Role.annotator])
+        assert page.inner_text("#who") == "annotator-user (annotator)"
+        row = page.locator(f'tr[data-project-id="{project_id}"]')
+        assert row.locator("text=Annotate").count() == 1  # an annotator may annotate …
+        shot(page, "01-projects")
+        row.locator("text=Annotate").click()
+
+        # The queue (import order: no round yet) serves the disc scene; SAM gets its embedding from the worker.
+        wait_ready(page, disc_id)
+        assert page.inner_text("#image-name") == "disc.png"
+        assert "import order" in page.inner_text("#image-rank")
+        assert page.locator("#menu-dashboard").count() == 1
+        sam_ready = "document.getElementById('sam-status').textContent.includes('ready (320×240)')"
+        page.wait_for_function(sam_ready, timeout=120_000)
+
+        # SAM: soil (key 3), click inside the disc, wait for the live preview, Enter commits it.
+        page.keyboard.press("3")
+        page.mouse.click(*screen_point(page, *DISC_CENTRE))
+        page.wait_for_function("window.annotator.preview !== null", timeout=60_000)
+        shot(page, "02-annotate-sam-preview")
+        page.keyboard.press("Enter")
+        after_sam = browser_mask(page)
+        assert iou(after_sam == SOIL, disc) > 0.8, iou(after_sam == SOIL, disc)
+
+        # Brush (B) in sand (4): a stroke kept and one undone with Ctrl+Z.
+        page.keyboard.press("b")
+        page.keyboard.press("4")
+        radius = page.evaluate("window.annotator.brushRadius")
+        stroke(page, [(200, 40), (290, 40)])
+        stroke(page, [(200, 200), (290, 200)])
+        assert (browser_mask(page)[200, 210:280] == SAND).all()
+        page.keyboard.press("Control+z")
+        drawn = browser_mask(page)
+        assert (drawn[40, 205:285] == SAND).all()
+        assert (drawn[int(40 - radius) + 2 : int(40 + radius) - 1, 245] == SAND).all()
+        assert (drawn[150:, 190:] == 255).all()  # the undone stroke left nothing
+        assert (drawn[disc] == SOIL).mean() > 0.95  # the disc was not touched by the brush
+        assert set(np.unique(drawn)) == {SOIL, SAND, 255}
+        shot(page, "03-annotate-brush")
+
+        # Ctrl+S saves version 1; the API serves exactly the drawn pixels.
+        page.keyboard.press("Control+s")
+        page.wait_for_selector("text=Saved as version 1")
+        version, stored = stored_mask(lead, project_id, disc_id)
+        assert version == 1
+        np.testing.assert_array_equal(stored, drawn)
+
+        # Reload the page on that image: the view starts from the stored mask, pixel for pixel.
+        page.goto(f"{web}/app/annotate/?project={project_id}&image={disc_id}")
+        wait_ready(page, disc_id)
+        np.testing.assert_array_equal(browser_mask(page), drawn)
+        assert "version 1" in page.inner_text("#mask-source")
+        assert "pool images labeled" in page.inner_text("#counter")  # the labeled counter
+
+        # Someone else saves version 2 behind the page's back: the page's save is stale and says so.
+        other = drawn.copy()
+        other[:20, :20] = BEDROCK
+        answer = lead.post(
+            f"/api/v1/projects/{project_id}/images/{disc_id}/masks",
+            files={"mask": ("m.png", png_bytes(other), "image/png")},
+            data={"base_version": "1"},
+        )
+        assert answer.status_code == 201, answer.text
+        page.keyboard.press("e")  # eraser: a small edit, then save
+        stroke(page, [(150, 220), (170, 220)])
+        mine = browser_mask(page)
+        page.keyboard.press("Control+s")
+        conflict = page.wait_for_selector("#conflict")
+        text = conflict.inner_text()
+        assert "someone saved this image" in text and "mask version 2" in text, text
+        assert page.locator("#conflict-reload").is_visible() and page.locator("#conflict-overwrite").is_visible()
+        shot(page, "04-annotate-conflict")
+        assert stored_mask(lead, project_id, disc_id)[0] == 2  # nothing was stored by the stale save
+
+        # Overwrite knowingly: saved as version 3 on top of version 2, with the page's pixels.
+        page.click("#conflict-overwrite")
+        page.wait_for_selector("text=Saved as version 3")
+        version, stored = stored_mask(lead, project_id, disc_id)
+        assert version == 3
+        np.testing.assert_array_equal(stored, mine)
+        expected = f"HTTP 409 {web}/api/v1/projects/{project_id}/images/{disc_id}/masks"
+        assert failures == [expected], failures
+    finally:
+        lead.close()
+        context.close()
+
+
+def test_dashboard_round_progress_curve_queue_and_export(
+    chromium: Any, web: str, session: Session, role_tokens: dict
+) -> None:
+    project_id, _disc_id, _disc = make_web_project(session)
+    context, page, failures = new_page(chromium)
+    try:
+        sign_in(page, web, role_tokens[Role.lead])
+        page.locator(f'tr[data-project-id="{project_id}"]').locator("text=Dashboard").click()
+        page.wait_for_function("document.body.dataset.ready === 'true'")
+        assert page.locator("#round-panel").is_visible() and page.locator("#import-panel").is_visible()
+        assert page.get_attribute("#curve", "data-points") == "0"
+        shot(page, "05-dashboard-before", full_page=True)
+
+        # Record every state the job row shows, to know the progress was followed live, not only the end.
+        page.evaluate(
+            """() => {
+              window.seenStatuses = [];
+              new MutationObserver(() => {
+                for (const row of document.querySelectorAll('#jobs .job')) {
+                  window.seenStatuses.push(row.dataset.status + ':' + row.querySelector('progress').value);
+                }
+              }).observe(document.getElementById('jobs'), { subtree: true, childList: true, attributes: true });
+            }"""
+        )
+        page.select_option("#round-method", "cps-mars")
+        page.select_option("#round-strategy", "ueq")
+        page.fill("#round-budget", "3")
+        page.click("#round-form summary")
+        page.fill("#round-steps", TINY_ROUND["steps"])
+        page.fill("#round-crop", TINY_ROUND["crop"])
+        page.click("#start-round")
+        page.wait_for_selector("text=Round 1 started")
+        job_row = page.locator("#jobs .job").first
+        job_row.wait_for()
+        page.wait_for_function(
+            "['running', 'done', 'failed'].includes(document.querySelector('#jobs .job').dataset.status)",
+            timeout=120_000,
+        )
+        shot(page, "06-dashboard-round-running")
+        page.wait_for_function(
+            "['done', 'failed', 'cancelled'].includes(document.querySelector('#jobs .job').dataset.status)",
+            timeout=300_000,
+        )
+        assert job_row.get_attribute("data-status") == "done", job_row.inner_text()
+        assert page.evaluate("document.querySelector('#jobs .job progress').value") == 1
+        seen = page.evaluate("window.seenStatuses")
+        assert any(s.startswith("running:") for s in seen), seen  # progress arrived while it ran
+
+        # A new point on the curve, the per-class table, the ranked queue with thumbnails and scores, the model.
+        page.wait_for_function("document.getElementById('curve').dataset.points === '1'")
+        assert page.locator("#curve-svg circle.point").count() == 1
+        assert page.locator("#iou-table tbody tr").count() == 1
+        page.wait_for_function("document.getElementById('queue-caption').textContent.startsWith('Round 1 (ueq)')")
+        page.wait_for_function("document.querySelectorAll('#queue .queue-item img[src^=\"blob:\"]').length === 7")
+        scores = page.locator("#queue .queue-item strong").all_inner_texts()
+        assert scores == [f"#{rank}" for rank in range(1, 8)], scores
+        assert page.locator("#models tbody tr").count() == 1
+        page.hover("#curve-svg circle.point")
+        tooltip = page.locator("#curve .tooltip")
+        assert tooltip.get_attribute("visibility") == "visible"
+        assert "mIoU" in (tooltip.text_content() or "") and "soil:" in (tooltip.text_content() or "")
+        shot(page, "07-dashboard-after-round", full_page=True)
+
+        # Exports: the project zip downloads and opens; its manifest names the labelled images.
+        with page.expect_download() as download_info:
+            page.click("#export-project")
+        download = download_info.value
+        with zipfile.ZipFile(download.path()) as archive:
+            names = archive.namelist()
+            assert any(name.endswith(".png") and "labels" in name for name in names), names
+            assert archive.testzip() is None
+        with page.expect_download() as download_info:
+            page.click("#export-coco")
+        with zipfile.ZipFile(download_info.value.path()) as archive:
+            assert any(name.endswith(".json") for name in archive.namelist())
+        assert failures == [], failures
+    finally:
+        context.close()
+
+
+def test_client_sees_results_without_controls_and_errors_are_shown_in_words(
+    chromium: Any, web: str, session: Session, role_tokens: dict
+) -> None:
+    project_id, _disc_id, _disc = make_web_project(session)
+    context, page, failures = new_page(chromium)
+    try:
+        # A wrong token: the sign-in says so in words and stays on the form.
+        page.goto(web + "/app/")
+        page.fill("#token", "not-a-token")
+        page.click("#sign-in-button")
+        message = page.wait_for_selector(".message.error")
+        assert "token was not accepted" in message.inner_text()
+        shot(page, "08-sign-in-refused")
+
+        sign_in(page, web, role_tokens[Role.client])
+        row = page.locator(f'tr[data-project-id="{project_id}"]')
+        assert row.locator("text=Annotate").count() == 0  # a read-only client gets no annotation menu
+        row.locator("text=Results").click()
+        page.wait_for_function("document.body.dataset.ready === 'true'")
+        assert not page.locator("#round-panel").is_visible() and not page.locator("#import-panel").is_visible()
+        assert page.locator("#menu-annotate").count() == 0
+
+        # A client opening the annotation view by URL gets the API's refusal in words, not a blank page.
+        page.goto(f"{web}/app/annotate/?project={project_id}")
+        refused = page.wait_for_selector(".message.error")
+        assert "your role may not do this" in refused.inner_text(), refused.inner_text()
+        unexpected = [f for f in failures if not f.startswith(("HTTP 401", "HTTP 403"))]
+        assert unexpected == [], unexpected
+    finally:
+        context.close()
