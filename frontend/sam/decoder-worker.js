@@ -34,7 +34,8 @@ async function init({ runtimeUrl, decoderUrl, numThreads, allowSpinning = false,
     executionProviders: ['wasm'],
     graphOptimizationLevel: 'all',
     // Spinning threads answer the next parallel section sooner but take the core from whatever else runs;
-    // off by default: measured 10% faster without on a loaded 2-core machine (bench/sam_browser.py).
+    // off by default: clicks were 2–10% faster without, in two runs on a loaded 2-core machine
+    // (bench/sam_browser.py).
     extra: { session: { intra_op: { allow_spinning: allowSpinning ? '1' : '0' } } },
   });
   // Only what the client uses: a decoder that also has the full-size `masks` output is asked for the
@@ -63,7 +64,9 @@ async function init({ runtimeUrl, decoderUrl, numThreads, allowSpinning = false,
 function setEmbedding({ bytes, dtype, width, height, scale }) {
   const started = performance.now();
   const data = dtype === 'float16' ? float16ToFloat32(new Uint16Array(bytes)) : new Float32Array(bytes);
-  if (data.length !== EMBEDDING_SIZE) throw new Error(`embedding has ${data.length} values, expected ${EMBEDDING_SIZE}`);
+  if (data.length !== EMBEDDING_SIZE) {
+    throw new Error(`embedding has ${data.length} values, expected ${EMBEDDING_SIZE}`);
+  }
   embedding = { data, width, height, scale };
   return { convertMs: performance.now() - started };
 }

@@ -57,12 +57,15 @@ export class SamClient {
    * @param {boolean} [options.allowSpinning] let idle runtime threads spin (onnxruntime's default; here false)
    * @param {number} [options.warmUpRuns] decodes on a blank embedding at start, default 3
    */
-  constructor({ token, apiBase = '/api/v1', decoderUrl, runtimeUrl, numThreads, model, allowSpinning, warmUpRuns } = {}) {
+  constructor({
+    token, apiBase = '/api/v1', decoderUrl, runtimeUrl, numThreads, model, allowSpinning, warmUpRuns,
+  } = {}) {
     this.token = token;
     this.apiBase = apiBase;
     // Absolute URLs: the worker would resolve relative ones against its own script, not this page.
-    this.decoderUrl = decoderUrl ? new URL(decoderUrl, self.location.href).href : defaultUrl(`../models/${DEFAULT_DECODER}`);
-    this.runtimeUrl = runtimeUrl ? new URL(runtimeUrl, self.location.href).href : defaultUrl('../vendor/onnxruntime-web/');
+    const page = self.location.href;
+    this.decoderUrl = decoderUrl ? new URL(decoderUrl, page).href : defaultUrl(`../models/${DEFAULT_DECODER}`);
+    this.runtimeUrl = runtimeUrl ? new URL(runtimeUrl, page).href : defaultUrl('../vendor/onnxruntime-web/');
     this.numThreads = numThreads;
     this.model = model;
     this.allowSpinning = allowSpinning;
@@ -126,7 +129,8 @@ export class SamClient {
       if (answer === null || !answer.ok) missing.push(url);
     }
     if (missing.length === 0) return error;
-    return new SamError(`the SAM decoder cannot start: missing on the server: ${missing.join(', ')} (run marslabel fetch-models)`);
+    const names = missing.join(', ');
+    return new SamError(`the SAM decoder cannot start: missing on the server: ${names} (run marslabel fetch-models)`);
   }
 
   async _fetchEmbedding(url, timeoutMs) {
