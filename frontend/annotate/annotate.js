@@ -78,6 +78,25 @@ function paintOverlay(box) {
   overlayContext.putImageData(overlayData, 0, 0, box.x, box.y, box.w, box.h);
 }
 
+// Edits only grow a dirty rectangle; the next frame repaints it once and refreshes the status line. Painting
+// stamps many discs per pointer event, so doing either per disc would cost more than the drawing itself.
+let pendingOverlay = null;
+let statusStale = false;
+
+function maskChanged(box) {
+  if (pendingOverlay === null) pendingOverlay = { ...box };
+  else {
+    const x1 = Math.max(pendingOverlay.x + pendingOverlay.w, box.x + box.w);
+    const y1 = Math.max(pendingOverlay.y + pendingOverlay.h, box.y + box.h);
+    pendingOverlay.x = Math.min(pendingOverlay.x, box.x);
+    pendingOverlay.y = Math.min(pendingOverlay.y, box.y);
+    pendingOverlay.w = x1 - pendingOverlay.x;
+    pendingOverlay.h = y1 - pendingOverlay.y;
+  }
+  statusStale = true;
+  requestDraw();
+}
+
 let frameRequested = false;
 function requestDraw() {
   if (frameRequested) return;
@@ -103,6 +122,14 @@ function currentColor() {
 
 function draw() {
   frameRequested = false;
+  if (pendingOverlay !== null) {
+    paintOverlay(pendingOverlay);
+    pendingOverlay = null;
+  }
+  if (statusStale) {
+    statusStale = false;
+    updateStatus();
+  }
   const ratio = resizeCanvas();
   context.setTransform(1, 0, 0, 1, 0, 0);
   context.fillStyle = '#1b1715';
@@ -383,6 +410,7 @@ async function openImage(image, claim = null) {
   state.samImage = state.sam
     ? state.sam.openImage(state.projectId, image.id).then((opened) => {
       state.timings.samOpenMs = performance.now() - samStarted;
+      state.timings.samReadyAt = performance.now(); // since navigation start
       if (state.image && state.image.id === image.id) samStatus(`ready (${image.width}×${image.height})`);
       return opened;
     })
@@ -397,15 +425,17 @@ async function openImage(image, claim = null) {
   state.bitmap = bitmap;
   state.baseVersion = latest ? latest.version : null;
   $('mask-source').textContent = describeSource(latest);
-  state.editor = new MaskEditor(image.width, image.height, mask, { onChange: (box) => { paintOverlay(box); updateStatus(); requestDraw(); } });
+  state.editor = new MaskEditor(image.width, image.height, mask, { onChange: maskChanged });
   state.savedRevision = state.editor.revision;
   overlay.width = image.width;
   overlay.height = image.height;
   overlayData = overlayContext.createImageData(image.width, image.height);
+  pendingOverlay = null;
   paintOverlay({ x: 0, y: 0, w: image.width, h: image.height });
   fitView();
   state.busy = false;
   state.timings.openMs = performance.now() - started;
+  state.timings.readyAt = performance.now(); // since navigation start
   document.body.dataset.ready = 'true';
   document.body.dataset.imageId = String(image.id);
   updateStatus();
@@ -527,6 +557,14 @@ function paintValue() {
 
 canvas.addEventListener('contextmenu', (event) => event.preventDefault());
 
+function capture(event) {
+  try {
+    canvas.setPointerCapture(event.pointerId);
+  } catch {
+    // a synthetic event's pointer is not active: nothing to capture
+  }
+}
+
 canvas.addEventListener('pointerdown', (event) => {
   if (!state.editor) return;
   canvas.focus();
@@ -534,7 +572,7 @@ canvas.addEventListener('pointerdown', (event) => {
   if (event.button === 1 || (event.button === 0 && state.spaceDown)) {
     state.gesture = { kind: 'pan', sx: point.sx, sy: point.sy, view: { ...state.view } };
     canvas.classList.add('panning');
-    canvas.setPointerCapture(event.pointerId);
+    capture(event);
     event.preventDefault();
     return;
   }
@@ -547,7 +585,7 @@ canvas.addEventListener('pointerdown', (event) => {
       decodePrompt();
     } else if (event.button === 0) {
       state.gesture = { kind: 'sam-box', start: point, box: null };
-      canvas.setPointerCapture(event.pointerId);
+      capture(event);
     }
     return;
   }
@@ -559,7 +597,7 @@ canvas.addEventListener('pointerdown', (event) => {
   state.editor.beginStroke();
   state.editor.disc(point.x, point.y, state.brushRadius, paintValue());
   state.gesture = { kind: 'paint', last: point };
-  canvas.setPointerCapture(event.pointerId);
+  capture(event);
 });
 
 canvas.addEventListener('pointermove', (event) => {

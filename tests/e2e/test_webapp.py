@@ -31,14 +31,7 @@ from server.settings import Settings
 from server.store.images import add_image
 from server.store.projects import create_project
 from tests.e2e.conftest import serve
-from tests.integration.conftest import (  # noqa: F401 (fixtures)
-    celery_worker,
-    import_root,
-    job_settings,
-    png_bytes,
-    redis_url,
-    worker_settings,
-)
+from tests.integration.conftest import DEFAULT_TEST_REDIS_URL, HEARTBEAT_S, WorkerProcess, png_bytes, start_worker
 from tests.sam_support import iou, require_models
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.ml]
@@ -54,10 +47,38 @@ TINY_ROUND = {"steps": "4", "crop": "64"}
 SOIL, SAND, BEDROCK = 2, 3, 4  # S5Mars class ids used for drawing
 
 
+@pytest.fixture(scope="module")
+def web_worker_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Like tests/integration's worker settings, but for this module only: its worker stops at the module's end,
+    so it never takes jobs of the integration tests that run later in the same session."""
+    import redis
+
+    broker = os.environ.get("MARSLABEL_TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL)
+    try:
+        client = redis.Redis.from_url(broker, socket_connect_timeout=3)
+        client.flushdb()
+        client.close()
+    except redis.RedisError as error:
+        pytest.fail(f"cannot reach the test broker {broker} ({error}); start Redis (scripts/services)", pytrace=False)
+    return Settings(
+        database_url=database_url,
+        broker_url=broker,
+        data_dir=tmp_path_factory.mktemp("webapp-data"),
+        job_heartbeat_seconds=HEARTBEAT_S,
+    )
+
+
+@pytest.fixture(scope="module")
+def web_worker(web_worker_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+    worker = start_worker(web_worker_settings, tmp_path_factory.mktemp("webapp-worker") / "worker.log")
+    yield worker
+    worker.stop()
+
+
 @pytest.fixture
-def web(job_settings: Settings, celery_worker: Any) -> Iterator[str]:  # noqa: F811
-    """The app with the worker's database, broker and data folder, served over HTTP."""
-    with serve(job_settings) as base:
+def web(db_url: str, web_worker_settings: Settings, web_worker: WorkerProcess) -> Iterator[str]:
+    """The app with the worker's database, broker and data folder, served over HTTP (db_url empties the database)."""
+    with serve(web_worker_settings.model_copy()) as base:
         yield base
 
 
