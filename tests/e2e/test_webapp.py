@@ -358,6 +358,20 @@ def test_dashboard_round_progress_curve_queue_and_export(
             page.click("#export-coco")
         with zipfile.ZipFile(download_info.value.path()) as archive:
             assert any(name.endswith(".json") for name in archive.namelist())
+
+        # A long round, cancelled from its job row while it runs.
+        page.fill("#round-steps", "100000")
+        page.click("#start-round")
+        page.wait_for_selector("text=Round 2 started")
+        second = page.locator("#jobs .job").first
+        page.wait_for_function("document.querySelector('#jobs .job').dataset.status === 'running'", timeout=120_000)
+        second.locator(".job-cancel").click()
+        page.wait_for_function(
+            "['done', 'failed', 'cancelled'].includes(document.querySelector('#jobs .job').dataset.status)",
+            timeout=120_000,
+        )
+        assert second.get_attribute("data-status") == "cancelled", second.inner_text()
+        assert page.get_attribute("#curve", "data-points") == "1"  # a cancelled round adds no point
         assert failures == [], failures
     finally:
         context.close()
