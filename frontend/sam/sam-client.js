@@ -12,6 +12,8 @@
 
 /** The decoder file the API serves from the model folder; fetch-models makes it (see README, SAM). */
 export const DEFAULT_DECODER = 'sam.lowres.int8.onnx';
+/** Names the decoder that matches the served model (the default, or an official checkpoint's export). */
+export const MODELS_MANIFEST = 'manifest.json';
 const LOW_RES_VALUES = 256 * 256;
 
 export class SamError extends Error {}
@@ -50,7 +52,8 @@ export class SamClient {
    * @param {object} options
    * @param {string} options.token bearer token of a user who may use SAM
    * @param {string} [options.apiBase] the API prefix, default '/api/v1'
-   * @param {string} [options.decoderUrl] default: the model folder's DEFAULT_DECODER
+   * @param {string} [options.decoderUrl] default: the one the model folder's manifest.json names for the served
+   *   model (DEFAULT_DECODER where the server has no manifest)
    * @param {string} [options.runtimeUrl] folder of the vendored onnxruntime-web files
    * @param {number} [options.numThreads] wasm threads (capped by the cores); fixed once started
    * @param {string} [options.model] the SAM model id the decoder belongs to; the API checks it
@@ -64,7 +67,7 @@ export class SamClient {
     this.apiBase = apiBase;
     // Absolute URLs: the worker would resolve relative ones against its own script, not this page.
     const page = self.location.href;
-    this.decoderUrl = decoderUrl ? new URL(decoderUrl, page).href : defaultUrl(`../models/${DEFAULT_DECODER}`);
+    this.decoderUrl = decoderUrl ? new URL(decoderUrl, page).href : null; // null: ask the manifest in start()
     this.runtimeUrl = runtimeUrl ? new URL(runtimeUrl, page).href : defaultUrl('../vendor/onnxruntime-web/');
     this.numThreads = numThreads;
     this.model = model;
@@ -96,8 +99,30 @@ export class SamClient {
   }
 
   /** Start the worker and its decoder session (once); resolves with the runtime's facts and timings. */
-  async start() {
-    if (this.started) return this.started;
+  start() {
+    if (!this.started) this.started = this._start();
+    return this.started;
+  }
+
+  // A decoder must match the model whose embeddings it decodes: with an official SAM checkpoint configured the
+  // server serves that checkpoint's exported decoder, so the manifest names the file and the model id (which
+  // openImage then asks the API to check). A server without a manifest serves only the default pair.
+  async _servedDecoder() {
+    const url = defaultUrl(`../models/${MODELS_MANIFEST}`);
+    const response = await fetch(url);
+    if (response.status === 404) {
+      this.decoderUrl = defaultUrl(`../models/${DEFAULT_DECODER}`);
+      return;
+    }
+    if (!response.ok) throw new SamError(`${url}: HTTP ${response.status}`);
+    const { model, decoder, problem } = await response.json();
+    if (!decoder) throw new SamError(`the server has no browser decoder for SAM model ${model}: ${problem}`);
+    this.decoderUrl = new URL(decoder, url).href;
+    if (this.model == null) this.model = model;
+  }
+
+  async _start() {
+    if (this.decoderUrl === null) await this._servedDecoder();
     this.worker = new Worker(defaultUrl('./decoder-worker.js'), { type: 'module' });
     this.worker.onmessage = (event) => this._answer(event);
     this.worker.onerror = async (event) => {
@@ -113,10 +138,9 @@ export class SamClient {
       allowSpinning: this.allowSpinning,
       warmUpRuns: this.warmUpRuns,
     };
-    this.started = this._call('init', init).catch(async (error) => {
+    return this._call('init', init).catch(async (error) => {
       throw await this._diagnosed(error);
     });
-    return this.started;
   }
 
   // A failed start names the runtime or decoder files the server does not have, where that is the cause.
