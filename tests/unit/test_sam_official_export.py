@@ -223,3 +223,37 @@ def test_without_a_checkpoint_the_default_decoder_is_named(tmp_path: Path) -> No
     }
     refused = client.get("/app/models/sam-vit_b-000000000000.decoder.onnx")
     assert refused.status_code == 404 and "not served" in refused.json()["detail"]
+
+
+def _fetch_models(monkeypatch: pytest.MonkeyPatch, model_dir: Path, checkpoint: Path) -> int:
+    import ml.sam.browser
+    import ml.sam.models
+    import server.web_runtime
+    from server.cli import handle_fetch_models
+    from server.settings import get_settings
+
+    # Only the export is under test: the pinned pair, the runtime and the derived decoders are stubbed out.
+    for module, name in [
+        (ml.sam.models, "fetch_models"),
+        (server.web_runtime, "fetch_web_runtime"),
+        (ml.sam.browser, "make_browser_decoders"),
+    ]:
+        monkeypatch.setattr(module, name, lambda *_args, **_kwargs: False)
+    monkeypatch.setenv("MARSLABEL_MODEL_DIR", str(model_dir))
+    monkeypatch.setenv("MARSLABEL_SAM_CHECKPOINT", str(checkpoint))
+    monkeypatch.setenv("MARSLABEL_SAM_CHECKPOINT_TYPE", "vit_b")
+    get_settings.cache_clear()
+    try:
+        return handle_fetch_models(None)  # type: ignore[arg-type]
+    finally:
+        get_settings.cache_clear()
+
+
+def test_fetch_models_exports_the_configured_checkpoint_and_names_a_missing_one(
+    exported: Exported, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _fetch_models(monkeypatch, exported.model_dir, exported.checkpoint) == 0
+    assert f"{exported.decoder.name} (decoder of {exported.checkpoint}) is in place" in capsys.readouterr().out
+    missing = tmp_path / "sam_vit_b_01ec64.pth"
+    assert _fetch_models(monkeypatch, exported.model_dir, missing) == 1
+    assert f"SAM checkpoint {missing} (MARSLABEL_SAM_CHECKPOINT) does not exist" in capsys.readouterr().err
