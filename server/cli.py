@@ -69,12 +69,15 @@ def handle_create_user(args: argparse.Namespace) -> int:
 
 
 def handle_demo(args: argparse.Namespace) -> int:
-    from server.demo import make_demo
+    from server.demo import DEMO_LEAD, demo_lead_token, make_demo
 
-    url = _settings().resolved_database_url
+    settings = _settings()
+    url = settings.resolved_database_url
     if not _require_schema(url):
         return 2
     print(make_demo(url, scenes=args.scenes))
+    token = demo_lead_token(url, settings.data_dir)
+    print(f"sign in to the web app as {DEMO_LEAD} (role lead) with the token {token}")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -10,9 +11,10 @@ from sqlalchemy import func, select
 
 from server.db import session_scope
 from server.models import Image as ImageRow
-from server.models import Project, Split
+from server.models import Project, Role, Split, User
 from server.store.images import add_image
 from server.store.projects import create_project
+from server.store.users import create_user, issue_token, user_for_token
 
 DEMO_NAME = "demo"
 # The S5Mars classes (METHODS.md §1.2); the synthetic scenes use the first six.
@@ -74,3 +76,27 @@ def make_demo(url: str, scenes: int = 24) -> str:
         project_id = project.id
     verb = "created" if created else "already there:"
     return f"demo project {verb} id {project_id}, {total} images ({added} added now, {labeled} of them with labels)"
+
+
+DEMO_LEAD = "demo-lead"
+DEMO_TOKEN_FILE = "demo-lead.token"
+
+
+def demo_lead_token(url: str, data_dir: Path) -> str:
+    """A token of the demo's lead account, so that `scripts/serve` can say how to sign in. The plain token is
+    kept in `data_dir` (mode 600) because only its sha256 is in the database; a missing file gets a new token."""
+    path = data_dir / DEMO_TOKEN_FILE
+    with session_scope(url) as session:
+        user = session.scalar(select(User).where(User.name == DEMO_LEAD))
+        if user is not None and path.is_file():
+            token = path.read_text().strip()
+            if user_for_token(session, token) is not None:
+                return token
+        if user is None:
+            user, token = create_user(session, DEMO_LEAD, Role.lead)
+        else:
+            token = issue_token(session, user)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(token + "\n")
+    return token

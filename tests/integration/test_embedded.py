@@ -82,6 +82,9 @@ def test_cli_and_embedded_service_end_to_end(embedded_env: dict[str, str], tmp_p
     assert 0 < labeled < 24  # some scenes come labeled, most wait for an annotator
     second = marslabel(embedded_env, "demo")
     assert "already there" in second.stdout and "24 images" in second.stdout and "0 added now" in second.stdout
+    # The demo says how to sign in, with the same lead token each time.
+    demo_token = first.stdout.split("with the token ")[1].split()[0]
+    assert demo_token.startswith("ml_") and f"with the token {demo_token}" in second.stdout
 
     make_project_folder(tmp_path / "imports" / "drop", 60, labeled_every=4, val=10, size=24)
     port = _free_port()
@@ -104,6 +107,8 @@ def test_cli_and_embedded_service_end_to_end(embedded_env: dict[str, str], tmp_p
         workers = _children(server.pid)
         assert workers, "serve started no worker process"
 
+        me = httpx.get(f"{base}/api/v1/users/me", headers={"Authorization": f"Bearer {demo_token}"})
+        assert me.status_code == 200 and me.json()["role"] == "lead", me.text
         projects = httpx.get(f"{base}/api/v1/projects", headers=auth).json()
         demo = next(p for p in projects if p["name"] == "demo")
         assert [c["name"] for c in demo["classes"]][:3] == ["sky", "ridge", "soil"]
