@@ -47,8 +47,11 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
 }
 WARM_START_DEFAULT = {"cpu": True, "paper": False}
 WARM_STEPS_FRACTION = 0.2  # warm-started rounds train this fraction of the profile's steps by default
-# A warm-started model has learnt already: no burn-in and no ramp-up again.
-WARM_OPTIONS = {"burn_in": 0.0, "unsup_rampup": 0.0}
+# A warm-started model has learnt already: no burn-in and no ramp-up again; the S5Mars teacher carries on.
+WARM_OPTIONS: dict[str, dict[str, Any]] = {
+    "cps-mars": {"burn_in": 0.0, "unsup_rampup": 0.0},
+    "s5mars": {"burn_in": 0.0, "unsup_rampup": 0.0, "ema_continue": True},
+}
 
 
 def profile_train_config(
@@ -81,8 +84,7 @@ def profile_train_config(
     total = steps if steps is not None else base["steps"]
     if warm:
         total = warm_steps if warm_steps is not None else max(1, round(total * WARM_STEPS_FRACTION))
-        if method != "supervised":
-            merged_options.update(WARM_OPTIONS)
+        merged_options.update(WARM_OPTIONS.get(method, {}))
     base["steps"] = total
     merged_options.update(options or {})
     config = TrainConfig(

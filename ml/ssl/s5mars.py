@@ -59,6 +59,9 @@ class S5Mars(Method):
         "soft_threshold": 0.9,
         "hard_on": "all",  # all (the released code) | conf>=0.9 (literal "soft-to-hard")
         "grad_clip": 8.0,
+        # A warm-started run continues the loaded teacher at the full decay instead of restarting the EMA
+        # schedule, which would copy the student (just restarted at the full learning rate) into the teacher.
+        "ema_continue": False,
     }
 
     def __init__(self, ctx: MethodContext, pretrained: bool) -> None:
@@ -94,7 +97,8 @@ class S5Mars(Method):
         self.teacher.eval()
 
     def after_step(self, step: int) -> None:
-        decay = ema_decay(step, self.warmup_steps, float(self.ctx.options["ema_decay"]))
+        max_decay = float(self.ctx.options["ema_decay"])
+        decay = max_decay if self.ctx.options["ema_continue"] else ema_decay(step, self.warmup_steps, max_decay)
         ema_update(self.teacher, self.student, decay)
 
     def _teacher_targets(self, image: torch.Tensor, known: torch.Tensor, keep: torch.Tensor) -> MixTargets:

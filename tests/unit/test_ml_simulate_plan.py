@@ -48,6 +48,9 @@ def test_train_config_from_profile_and_warm_start(tmp_path: Path) -> None:
     # The cpu profile's SSL burn-in and ramp-up apply to cold starts only.
     assert cold.options == {"burn_in": 0.5, "unsup_rampup": 0.2}
     assert warm.options == {"burn_in": 0.0, "unsup_rampup": 0.0}
+    s5 = SimulationConfig(data=tmp_path, out=tmp_path / "s", method="s5mars")
+    assert build_train_config(s5, 9, 1, warm=True).options["ema_continue"] is True
+    assert "ema_continue" not in build_train_config(s5, 9, 0, warm=True).options
     config.train_options = {"cps_weight": 1.0, "burn_in": 0.25}
     assert build_train_config(config, 9, 0, warm=False).options == {
         "burn_in": 0.25, "unsup_rampup": 0.2, "cps_weight": 1.0

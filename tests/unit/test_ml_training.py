@@ -99,6 +99,24 @@ def test_ema_decay_schedule() -> None:
     assert ema_decay(10_000, warmup_steps=5) == 0.996
 
 
+def test_ema_continue_keeps_the_teacher_at_full_decay() -> None:
+    """A warm-started S5Mars round moves its loaded teacher by (1 − 0.996) of the gap on its first step, where
+    the restarted schedule (decay 0 in warm-up) would copy the student into it."""
+    restarted = _method("s5mars", _config("s5mars", 10))
+    continued = _method("s5mars", _config("s5mars", 10, ema_continue=True))
+    for method in (restarted, continued):
+        with torch.no_grad():
+            for p in method.teacher.parameters():
+                p.add_(1.0)  # a teacher that differs from the student, as a loaded one does
+    gap = {k: (v - continued.student.state_dict()[k]).float() for k, v in continued.teacher.state_dict().items()}
+    restarted.after_step(0)
+    continued.after_step(0)
+    name = next(k for k in gap if k.endswith("weight"))
+    assert torch.equal(restarted.teacher.state_dict()[name], restarted.student.state_dict()[name])
+    moved = continued.teacher.state_dict()[name] - continued.student.state_dict()[name]
+    assert torch.allclose(moved, 0.996 * gap[name], atol=1e-5)
+
+
 @pytest.mark.parametrize("method", ["supervised", "cps-mars", "s5mars"])
 def test_short_run_lowers_the_supervised_loss(method: str, scenes: dict, tmp_path: Path) -> None:
     lab, pool, val = _sources(scenes)
