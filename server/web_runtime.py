@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from ml.sam.models import ModelFilesError, extract_checked, npm_pack, sha256_of
+from ml.sam.models import ModelFilesError, extract_checked, npm_pack, pinned_file_problems
 
 VERSION = "1.30.0"
 PACKAGE = f"onnxruntime-web@{VERSION}"
@@ -43,15 +43,7 @@ def runtime_dir(frontend_dir: Path) -> Path:
 
 def runtime_problems(frontend_dir: Path) -> list[str]:
     """What is missing or altered in the vendored runtime; empty when it is in place."""
-    folder = runtime_dir(frontend_dir)
-    problems = []
-    for name, (_member, expected) in PINNED.items():
-        path = folder / name
-        if not path.is_file():
-            problems.append(f"{path} is missing")
-        elif (actual := sha256_of(path)) != expected:
-            problems.append(f"{path} has sha256 {actual}, expected {expected}")
-    return problems
+    return pinned_file_problems(runtime_dir(frontend_dir), PINNED)
 
 
 def fetch_web_runtime(frontend_dir: Path, log: Callable[[str], None] = print) -> bool:

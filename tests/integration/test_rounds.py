@@ -15,6 +15,7 @@ from PIL import Image as PILImage
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ml.sam.models import sha256_of
 from ml.synthetic import generate_scene
 from server.db import get_sessionmaker
 from server.demo import S5MARS_CLASSES
@@ -24,7 +25,6 @@ from server.settings import Settings
 from server.store.images import add_image
 from server.store.projects import create_project
 from tests.integration.conftest import TERMINAL, png_bytes, wait_for_job
-from worker.tasks.round import sha256_file
 
 pytestmark = pytest.mark.ml
 SIZE = 64
@@ -100,7 +100,7 @@ def test_round_ranks_queue_then_second_round_and_pseudo_labels(
         stored = check.get(ModelVersion, version["id"])
         assert stored is not None and stored.round_id == first["id"]
         artifact = Path(stored.artifact_path)
-        assert artifact.is_file() and sha256_file(artifact) == stored.artifact_sha256 == version["artifact_sha256"]
+        assert artifact.is_file() and sha256_of(artifact) == stored.artifact_sha256 == version["artifact_sha256"]
         assert artifact.is_relative_to(job_settings.artifacts_dir)
 
     # Every unlabelled pool image got a score and a rank 1..n, best first.

@@ -18,13 +18,13 @@ from PIL import Image as PILImage
 from sqlalchemy import select
 
 from ml.interfaces import IGNORE_INDEX
+from ml.sam.models import sha256_of
 from server.db import session_scope
 from server.models import Image, ImageStatus, MaskSource, MaskVersion, ModelVersion
 from server.store.errors import Conflict
 from server.store.masks import add_mask_version, latest_mask_version
 from worker.context import JobContext
 from worker.project_data import ProjectSource
-from worker.tasks.round import sha256_file
 
 CHUNK = 32  # images per commit
 
@@ -77,7 +77,7 @@ def run_pseudo_labels(ctx: JobContext) -> dict[str, Any]:
         artifact, expected = Path(version.artifact_path), version.artifact_sha256
     if not artifact.is_file():
         raise FileNotFoundError(f"the weights of model version {model_version_id} are missing: {artifact}")
-    if sha256_file(artifact) != expected:
+    if sha256_of(artifact) != expected:
         raise ValueError(f"the weights of model version {model_version_id} ({artifact}) do not match their sha256")
 
     from ml.predict import load_predictor

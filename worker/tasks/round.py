@@ -9,7 +9,6 @@ returns it instead of training again.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import time
@@ -22,6 +21,7 @@ from sqlalchemy import delete, insert, select
 
 from ml.interfaces import Cancelled, ProgressFn
 from ml.profiles import profile_train_config
+from ml.sam.models import sha256_of
 from server.db import session_scope
 from server.models import ModelVersion, Project, Round, Score
 from worker.context import JobContext
@@ -35,14 +35,6 @@ def _span(progress: ProgressFn, low: float, high: float, phase: str) -> Progress
         progress(low + (high - low) * fraction, f"{phase}: {message}")
 
     return report
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def ranking(scores: dict[str, float]) -> list[tuple[int, float, int]]:
@@ -163,7 +155,7 @@ def run_round(ctx: JobContext) -> dict[str, Any]:
     }
     models_dir = ctx.settings.artifacts_dir / "models" / f"project-{project_id}"
     models_dir.mkdir(parents=True, exist_ok=True)
-    digest = sha256_file(checkpoint)
+    digest = sha256_of(checkpoint)
     artifact = models_dir / f"round-{index}-{digest[:12]}.pt"
     started = time.perf_counter()
     with session_scope(url) as session:
