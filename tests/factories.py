@@ -9,7 +9,10 @@ import numpy as np
 from PIL import Image
 from sqlalchemy.orm import Session
 
+from ml.synthetic import generate_scene
 from server.models import Project
+from server.models import Split as ImageSplit
+from server.store.images import add_image
 from server.store.projects import create_project
 
 DEFAULT_CLASSES: list[dict[str, Any]] = [
@@ -18,6 +21,12 @@ DEFAULT_CLASSES: list[dict[str, Any]] = [
     {"id": 2, "name": "sand", "color": [230, 200, 120]},
     {"id": 3, "name": "big rock", "color": [200, 40, 40]},
 ]
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def image_bytes(width: int = 32, height: int = 24, *, fmt: str = "PNG", mode: str = "RGB", seed: int = 0) -> bytes:
@@ -63,3 +72,28 @@ def make_project(session: Session, name: str = "jezero", classes: list[dict[str,
     project = create_project(session, name, classes or DEFAULT_CLASSES, description="test project")
     session.commit()
     return project
+
+
+def add_synthetic_scenes(
+    session: Session, project: Project, *, pool: int, labeled: int, val: int, size: int, seed: int = 1000
+) -> dict[int, np.ndarray]:
+    """Synthetic Mars scenes (ml.synthetic) added to `project` and committed: `labeled` human-labelled pool
+    images first, then unlabelled pool images, then `val` labelled val images. Returns {image id: label}."""
+    truth: dict[int, np.ndarray] = {}
+    for i in range(pool + val):
+        image, label = generate_scene(seed + i, size)
+        with_label = i < labeled or i >= pool
+        result = add_image(
+            session,
+            project,
+            f"scene_{i:03d}.png",
+            png_bytes(image),
+            split=ImageSplit.val if i >= pool else ImageSplit.pool,
+            label_png=png_bytes(label) if with_label else None,
+            author_id=None,
+        )
+        assert result.status == "stored", result
+        assert result.image_id is not None
+        truth[result.image_id] = label
+    session.commit()
+    return truth

@@ -23,7 +23,6 @@ from PIL import Image as PILImage
 from sqlalchemy.orm import Session
 
 from ml.sam.scenes import disc_scene
-from ml.synthetic import generate_scene
 from server.demo import S5MARS_CLASSES
 from server.models import Role
 from server.models import Split as ImageSplit
@@ -31,7 +30,8 @@ from server.settings import Settings
 from server.store.images import add_image
 from server.store.projects import create_project
 from tests.e2e.conftest import serve
-from tests.integration.conftest import DEFAULT_TEST_REDIS_URL, HEARTBEAT_S, WorkerProcess, png_bytes, start_worker
+from tests.factories import add_synthetic_scenes, png_bytes
+from tests.integration.conftest import DEFAULT_TEST_REDIS_URL, HEARTBEAT_S, WorkerProcess, start_worker
 from tests.sam_support import iou, require_models
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.ml]
@@ -90,21 +90,7 @@ def make_web_project(session: Session) -> tuple[int, int, np.ndarray]:
     stored = add_image(session, project, "disc.png", png_bytes(image), split=ImageSplit.pool, author_id=None)
     assert stored.status == "stored", stored
     disc_id = stored.image_id
-    for i in range(12):
-        picture, label = generate_scene(2000 + i, SCENE)
-        split = ImageSplit.val if i >= 10 else ImageSplit.pool
-        labelled = i < 4 or i >= 10
-        result = add_image(
-            session,
-            project,
-            f"scene_{i:03d}.png",
-            png_bytes(picture),
-            split=split,
-            label_png=png_bytes(label) if labelled else None,
-            author_id=None,
-        )
-        assert result.status == "stored", result
-    session.commit()
+    add_synthetic_scenes(session, project, pool=10, labeled=4, val=2, size=SCENE, seed=2000)
     assert disc_id is not None
     return project.id, disc_id, disc
 

@@ -6,7 +6,6 @@ cannot be reached the tests fail with a message saying so; CI has both.
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 import subprocess
@@ -19,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
 
 from server.app import create_app
 from server.models import Job, JobStatus
 from server.settings import Settings
+from tests.factories import png_bytes
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/11"
@@ -147,12 +146,6 @@ def job_settings(db_url: str, worker_settings: Settings) -> Settings:
 def job_client(job_settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(job_settings)) as client:
         yield client
-
-
-def png_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def noise_image(seed: int, size: int = 32) -> np.ndarray:

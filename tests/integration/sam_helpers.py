@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from PIL import Image as PILImage
 
 from ml.sam.scenes import disc_scene
+from tests.factories import png_bytes
 
 SIZE = (240, 320)  # height, width
 CENTRE = (120.0, 100.0)  # x, y
@@ -20,11 +21,9 @@ def scene(seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
 
 
 def upload(client: TestClient, headers: dict[str, str], project_id: int, image: np.ndarray, name: str) -> int:
-    buffer = io.BytesIO()
-    PILImage.fromarray(image).save(buffer, format="PNG")
     answer = client.post(
         f"/api/v1/projects/{project_id}/images",
-        files=[("files", (name, buffer.getvalue(), "image/png"))],
+        files=[("files", (name, png_bytes(image), "image/png"))],
         headers=headers,
     )
     assert answer.status_code == 200, answer.text

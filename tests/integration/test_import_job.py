@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from server.db import get_sessionmaker
 from server.models import Image, JobStatus, MaskVersion, Role, Split
 from server.settings import Settings
-from tests.factories import make_project
-from tests.integration.conftest import TERMINAL, make_project_folder, noise_image, png_bytes, wait_for_job
+from tests.factories import make_project, png_bytes
+from tests.integration.conftest import TERMINAL, make_project_folder, noise_image, wait_for_job
 
 
 def _start(client: TestClient, headers: dict[str, str], project_id: int, path: str, **extra: object) -> dict:

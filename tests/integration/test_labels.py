@@ -30,7 +30,7 @@ from server.store.labels import LabelSource
 from server.store.limits import UploadLimits
 from server.store.masks import add_mask_version
 from server.store.users import create_user
-from tests.factories import image_bytes, make_project
+from tests.factories import image_bytes, make_project, png_bytes
 
 LIMITS = UploadLimits(max_upload_bytes=10_000_000, max_image_pixels=10_000_000)
 WIDTH, HEIGHT = 20, 12  # not square: a transposed RLE or array would show
@@ -43,12 +43,6 @@ def random_mask(seed: int, classes: tuple[int, ...]) -> np.ndarray:
     ids = rng.choice(np.array(classes, np.uint8), size=(HEIGHT, WIDTH))
     ids[rng.random((HEIGHT, WIDTH)) < 0.2] = 255
     return ids
-
-
-def png_of(ids: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    PILImage.fromarray(ids, "L").save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def read_png(data: bytes) -> np.ndarray:
@@ -87,7 +81,7 @@ def _image(session: Session, project: Project, name: str, seed: int, split: Spli
 
 
 def _mask(session: Session, image: Image, ids: np.ndarray, source: MaskSource, base: int | None, **kwargs):  # type: ignore[no-untyped-def]
-    return add_mask_version(session, image, png_of(ids), source=source, base_version=base, limits=LIMITS, **kwargs)
+    return add_mask_version(session, image, png_bytes(ids), source=source, base_version=base, limits=LIMITS, **kwargs)
 
 
 @pytest.fixture

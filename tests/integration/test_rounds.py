@@ -16,15 +16,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ml.sam.models import sha256_of
-from ml.synthetic import generate_scene
 from server.db import get_sessionmaker
 from server.demo import S5MARS_CLASSES
 from server.models import Image, ImageStatus, JobStatus, MaskSource, MaskVersion, ModelVersion, Role, Round, Score
 from server.models import Split as ImageSplit
 from server.settings import Settings
-from server.store.images import add_image
 from server.store.projects import create_project
-from tests.integration.conftest import TERMINAL, png_bytes, wait_for_job
+from tests.factories import add_synthetic_scenes, png_bytes
+from tests.integration.conftest import TERMINAL, wait_for_job
 
 pytestmark = pytest.mark.ml
 SIZE = 64
@@ -36,23 +35,7 @@ def make_synthetic_project(session: Session, *, pool: int = 12, labeled: int = 4
     """A project of synthetic scenes: `labeled` human-labelled pool images, `val` labelled val images, the rest
     of the pool unlabelled. Returns (project id, {image id: ground-truth label})."""
     project = create_project(session, name, S5MARS_CLASSES)
-    truth: dict[int, np.ndarray] = {}
-    for i in range(pool + val):
-        image, label = generate_scene(1000 + i, SIZE)
-        split = ImageSplit.val if i >= pool else ImageSplit.pool
-        with_label = i < labeled or i >= pool
-        result = add_image(
-            session,
-            project,
-            f"scene_{i:03d}.png",
-            png_bytes(image),
-            split=split,
-            label_png=png_bytes(label) if with_label else None,
-            author_id=None,
-        )
-        assert result.status == "stored", result
-        truth[result.image_id] = label  # type: ignore[index]
-    session.commit()
+    truth = add_synthetic_scenes(session, project, pool=pool, labeled=labeled, val=val, size=SIZE)
     return project.id, truth
 
 
