@@ -171,6 +171,46 @@ def _fmt(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
+def _paired(a: dict[int, float], b: dict[int, float]) -> list[float]:
+    """Per-seed differences a − b over the seeds both have (the 3% runs of one seed share their start)."""
+    return [a[seed] - b[seed] for seed in sorted(a.keys() & b.keys())]
+
+
+def aims(final_miou: dict[str, dict[int, float]]) -> list[str]:
+    """The issue's aims, each checked on the means over seeds and, for differences, per seed as well.
+
+    `final_miou`: {config: {seed: final-round mIoU}} of the finished runs."""
+
+    def mean(name: str) -> float | None:
+        values = list(final_miou.get(name, {}).values())
+        return statistics.mean(values) if values else None
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+
+    lines = ["## Aims (means over the seeds found; differences in mIoU points, per seed in brackets)", ""]
+    full, ueq = mean("full-supervised"), mean("cps-ueq")
+    if full and ueq is not None:
+        ratio = ueq / full
+        lines.append(f"- cps-ueq reaches {100 * ratio:.1f}% of full-supervised (aim ≥ 95%): {verdict(ratio >= 0.95)}")
+    # (run, baseline, aim in points, whether the aim is strict: "beats" rather than "not worse than")
+    checks = (
+        ("cps-ueq", "cps-random", 3.0, False),
+        ("cps-ueq", "cps-entropy", 0.0, False),
+        ("cps-ueq", "sup-3pct", 0.0, True),
+        ("s5mars-ueq", "sup-3pct", 0.0, True),
+    )
+    for run, baseline, aim, strict in checks:
+        diffs = _paired(final_miou.get(run, {}), final_miou.get(baseline, {}))
+        if diffs:
+            points = round(100 * statistics.mean(diffs), 1)  # judged at the precision it is shown with
+            ok = points > aim if strict else points >= aim
+            each = ", ".join(f"{100 * d:+.1f}" for d in diffs)
+            rule = f"{'>' if strict else '≥'} {aim:+.0f}"
+            lines.append(f"- {run} − {baseline}: {points:+.1f} [{each}] (aim {rule}): {verdict(ok)}")
+    return lines
+
+
 def summary(smoke: bool) -> str:
     from ml.simulate import plot, read_rounds
 
@@ -185,6 +225,7 @@ def summary(smoke: bool) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     run_dirs: list[Path] = []
+    final_mious: dict[str, dict[int, float]] = {}
     for name, bench in CONFIGS.items():
         finals: list[dict[str, Any]] = []
         minutes: list[float] = []
@@ -193,6 +234,7 @@ def summary(smoke: bool) -> str:
             rounds = read_rounds(folder) if folder.exists() else []
             if len(rounds) == bench.rounds + 1:
                 finals.append(rounds[-1])
+                final_mious.setdefault(name, {})[seed] = float(rounds[-1]["miou"])
                 minutes.append(
                     sum(
                         (r.get("train_seconds") or 0) * (not r.get("round0_shared"))
@@ -218,6 +260,7 @@ def summary(smoke: bool) -> str:
             + f" | {_fmt(minutes)} |"
         )
     text = "\n".join(lines) + "\n"
+    text += "\n" + "\n".join(aims(final_mious)) + "\n"
     if run_dirs:
         where = "SMOKE, synthetic" if smoke else "ai4mars-msl256-dev"
         png = plot(run_dirs, root / "label_efficiency.png", title=f"{where}: val mIoU")
