@@ -7,6 +7,7 @@ reaches the worker just as it does over Redis.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +53,21 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     elif settings.broker_url.startswith(("redis://", "rediss://")):
         config["broker_transport_options"] = {"visibility_timeout": REDIS_VISIBILITY_TIMEOUT_S}
     return config
+
+
+def embedded_pending_task_ids(settings: Settings) -> set[str] | None:
+    """Task ids of the messages waiting in the embedded broker's queue folder; None when one of them cannot
+    be read (a file still being written): the caller then cannot tell a lost message from a waiting one.
+
+    The filesystem transport deletes a message file when a worker takes it, and has no redelivery: a
+    worker that dies between taking a message and claiming its job loses the message, and only this
+    listing shows it (server.jobs.reap_stale_jobs re-sends such a job)."""
+    found: set[str] = set()
+    for path in (embedded_broker_dir(settings) / "queue").glob("*.msg"):
+        try:
+            found.add(str(json.loads(path.read_bytes())["headers"]["id"]))
+        except FileNotFoundError:
+            continue  # taken by a worker meanwhile: its job is being claimed
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+    return found

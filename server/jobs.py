@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from server.broker import celery_config
+from server.broker import celery_config, embedded_pending_task_ids
 from server.db import session_scope
 from server.models import Job, JobStatus
 from server.settings import Settings
@@ -167,12 +167,15 @@ def revoke_task(settings: Settings, task_id: str) -> None:
 class ReapReport:
     requeued: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
+    resent: list[int] = field(default_factory=list)  # queued jobs whose embedded-broker message was lost
 
 
 def reap_stale_jobs(settings: Settings, now: datetime | None = None) -> ReapReport:
-    """Re-queue (attempts < MAX_ATTEMPTS) or fail every running job whose worker stopped beating.
+    """Re-queue (attempts < MAX_ATTEMPTS) or fail every running job whose worker stopped beating; on the
+    embedded broker, also re-send every queued job whose message has gone without the job being claimed.
 
-    Each change is a conditional UPDATE on the task id the job had, so two reapers never both re-queue it.
+    Each change is a conditional UPDATE on the task id the job had, so two reapers never both re-queue it,
+    and a delivery of the old task id that turns up after all is skipped by the worker's claim.
     """
     report = ReapReport()
     cutoff = stale_cutoff(settings, now)
@@ -188,9 +191,9 @@ def reap_stale_jobs(settings: Settings, now: datetime | None = None) -> ReapRepo
         if last_seen is not None and last_seen >= cutoff:
             continue
         log.warning("reaper: job %s on %s last beat at %s (cutoff %s)", job_id, worker, last_seen, cutoff)
-        with session_scope(url) as session:
-            guard = (Job.id == job_id) & (Job.status == JobStatus.running) & (Job.celery_task_id == task_id)
-            if attempts >= MAX_ATTEMPTS:
+        guard = (Job.id == job_id) & (Job.status == JobStatus.running) & (Job.celery_task_id == task_id)
+        if attempts >= MAX_ATTEMPTS:
+            with session_scope(url) as session:
                 changed = session.execute(
                     update(Job)
                     .where(guard)
@@ -204,29 +207,65 @@ def reap_stale_jobs(settings: Settings, now: datetime | None = None) -> ReapRepo
                 if changed:
                     job_status_changed(session, job_id, JobStatus.failed)
                     report.failed.append(job_id)
-                continue
-            fresh_id = new_task_id()
-            changed = session.execute(
-                update(Job)
-                .where(guard)
-                .values(
-                    status=JobStatus.queued,
-                    celery_task_id=fresh_id,
-                    worker=None,
-                    message=f"re-queued: worker {worker} stopped beating (attempt {attempts} of {MAX_ATTEMPTS})",
-                )
-            ).rowcount
-        if not changed:
             continue
-        with session_scope(url) as session:
-            job = session.get(Job, job_id)
-            assert job is not None
-            try:
-                send_job(settings, job)
-                report.requeued.append(job_id)
-            except BrokerUnavailable as exc:
-                mark_unsent(session, job, str(exc))
-                report.failed.append(job_id)
-    if report.requeued or report.failed:
-        log.warning("reaper: re-queued jobs %s, failed jobs %s", report.requeued, report.failed)
+        message = f"re-queued: worker {worker} stopped beating (attempt {attempts} of {MAX_ATTEMPTS})"
+        _resend(settings, job_id, guard, message, report.requeued, report)
+    if settings.broker_url is None:
+        _resend_lost_messages(settings, cutoff, report)
+    if report.requeued or report.failed or report.resent:
+        log.warning(
+            "reaper: re-queued jobs %s, re-sent jobs %s, failed jobs %s", report.requeued, report.resent, report.failed
+        )
     return report
+
+
+def _resend_lost_messages(settings: Settings, cutoff: datetime, report: ReapReport) -> None:
+    """Queued jobs older than `cutoff` whose message is no longer in the embedded broker's folder."""
+    url = settings.resolved_database_url
+    with session_scope(url) as session:
+        queued = session.execute(
+            select(Job.id, Job.celery_task_id, Job.created_at).where(Job.status == JobStatus.queued)
+        ).all()
+    old = [(job_id, task_id) for job_id, task_id, created in queued if as_utc(created) < cutoff]
+    if not old:
+        return
+    # Listed after the rows were read: a job queued since has no row here, and a message taken since is
+    # one whose claim the re-send at worst turns into a skipped stale delivery.
+    pending = embedded_pending_task_ids(settings)
+    if pending is None:
+        return
+    for job_id, task_id in old:
+        if task_id in pending:
+            continue
+        log.warning("reaper: queued job %s has no message in the embedded broker (task %s)", job_id, task_id)
+        guard = (Job.id == job_id) & (Job.status == JobStatus.queued) & (Job.celery_task_id == task_id)
+        _resend(
+            settings,
+            job_id,
+            guard,
+            "re-sent: its broker message was lost before a worker claimed it",
+            report.resent,
+            report,
+        )
+
+
+def _resend(settings: Settings, job_id: int, guard: Any, message: str, done: list[int], report: ReapReport) -> None:
+    """Give the job a fresh task id (if `guard` still holds), queue it and send it; `done` gets its id."""
+    url = settings.resolved_database_url
+    with session_scope(url) as session:
+        changed = session.execute(
+            update(Job)
+            .where(guard)
+            .values(status=JobStatus.queued, celery_task_id=new_task_id(), worker=None, message=message)
+        ).rowcount
+    if not changed:
+        return
+    with session_scope(url) as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        try:
+            send_job(settings, job)
+            done.append(job_id)
+        except BrokerUnavailable as exc:
+            mark_unsent(session, job, str(exc))
+            report.failed.append(job_id)

@@ -15,11 +15,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.app import create_app
+from server.broker import embedded_broker_dir, embedded_pending_task_ids
 from server.db import get_sessionmaker, session_scope
 from server.jobs import MAX_ATTEMPTS, create_job, reap_stale_jobs
 from server.models import Image, Job, JobStatus, Role
+from server.schema import upgrade_to_head
 from server.settings import Settings
-from tests.factories import make_project
+from server.store.users import create_user
+from tests.factories import make_project, project_payload
 from tests.integration.conftest import TERMINAL, make_project_folder, start_worker, wait_for_job
 
 COUNT = 2000
@@ -135,3 +138,52 @@ def test_reaper_requeues_then_fails_after_max_attempts(loss_settings: Settings, 
     # A second reaper pass finds nothing more to do.
     again = reap_stale_jobs(loss_settings)
     assert again.requeued == [] and again.failed == []
+
+
+def test_embedded_message_taken_by_a_worker_that_died_before_its_claim_is_resent(
+    import_root: Path, tmp_path: Path
+) -> None:
+    """The filesystem broker deletes a message file when a worker takes it and never re-delivers: a worker
+    that dies before claiming the job loses the message, and only the reaper's look at the folder finds it."""
+    settings = Settings(data_dir=tmp_path / "var", import_root=import_root, job_heartbeat_seconds=2)
+    url = settings.resolved_database_url
+    upgrade_to_head(url)
+    with session_scope(url) as own:
+        _user, token = create_user(own, "lead", Role.lead)
+    auth = {"Authorization": f"Bearer {token}"}
+    make_project_folder(import_root / "embedded-lost", 6, size=16)
+    make_project_folder(import_root / "embedded-waiting", 4, size=16, seed=100)
+    with TestClient(create_app(settings)) as client:
+        project = client.post("/api/v1/projects", json=project_payload("embedded"), headers=auth).json()
+        imports = f"/api/v1/projects/{project['id']}/imports"
+        lost_id = client.post(imports, json={"path": "embedded-lost"}, headers=auth).json()["id"]
+        waiting_id = client.post(imports, json={"path": "embedded-waiting"}, headers=auth).json()["id"]
+    factory = get_sessionmaker(url)
+    with factory() as check:
+        lost_task, waiting_task = (check.get(Job, i).celery_task_id for i in (lost_id, waiting_id))
+    assert embedded_pending_task_ids(settings) == {lost_task, waiting_task}
+    taken = [p for p in (embedded_broker_dir(settings) / "queue").glob("*.msg") if lost_task in p.read_text()]
+    assert len(taken) == 1
+    taken[0].unlink()  # what a worker that took the message and died leaves behind
+
+    assert reap_stale_jobs(settings).resent == []  # young: it may be in a living worker's hands, being claimed
+    later = datetime.now(UTC) + timedelta(seconds=60)
+    report = reap_stale_jobs(settings, now=later)
+    assert report.resent == [lost_id] and report.requeued == [] and report.failed == []
+    with factory() as check:
+        lost, waiting = check.get(Job, lost_id), check.get(Job, waiting_id)
+        assert lost.status == JobStatus.queued and lost.celery_task_id != lost_task and "lost" in lost.message
+        assert waiting.celery_task_id == waiting_task  # its message still waits in the folder: untouched
+    assert embedded_pending_task_ids(settings) == {lost.celery_task_id, waiting_task}
+    assert reap_stale_jobs(settings, now=later).resent == []  # nothing more to do
+
+    worker = start_worker(settings, tmp_path / "worker.log")
+    try:
+        for job_id in (lost_id, waiting_id):
+            final = wait_for_job(factory, job_id, until=lambda row: row.status in TERMINAL, timeout=120)
+            assert final.status == JobStatus.done, (final.error, worker.log()[-3000:])
+    finally:
+        worker.stop()
+    with factory() as check:
+        stored = check.scalar(select(func.count()).select_from(Image).where(Image.project_id == project["id"]))
+    assert stored == 10
