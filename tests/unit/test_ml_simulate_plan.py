@@ -51,6 +51,8 @@ def test_train_config_from_profile_and_warm_start(tmp_path: Path) -> None:
     s5 = SimulationConfig(data=tmp_path, out=tmp_path / "s", method="s5mars")
     assert build_train_config(s5, 9, 1, warm=True).options["ema_continue"] is True
     assert "ema_continue" not in build_train_config(s5, 9, 0, warm=True).options
+    # The short cpu schedule's teacher averages over ~100 steps, in cold and warm rounds alike.
+    assert {build_train_config(s5, 9, r, warm=True).options["ema_decay"] for r in (0, 1)} == {0.99}
     config.train_options = {"cps_weight": 1.0, "burn_in": 0.25}
     assert build_train_config(config, 9, 0, warm=False).options == {
         "burn_in": 0.25, "unsup_rampup": 0.2, "cps_weight": 1.0
