@@ -39,6 +39,10 @@ burn-in step (labelled batch only) ≈ 0.5 s CPS (two branches), 0.3 s S5Mars.
 (d) s5mars-ueq, per seed: 160 × 0.3 + 160 × 1.14 + 17 + 2 × (64 × 1.14 + 17) + 2 × 22 = 471 s; × 3 =  1,413 s
 Total ≈ 10,862 s ≈ 3 h 01 min with (a) as measured under load (≈ 2 h 40 min with (a) at its idle cost of
 1.8 s per step): at the limit, with nothing to spare for the uncertainty of the inferred burn-in costs.
+Measured (seed 2, run on an almost idle machine, bench/results/label_efficiency/NOTES.md): one seed of every 3%
+configuration = 2,709 s (the inferred burn-in costs were low: a CPS round 0 takes 571 s, not 426 s), so three
+seeds = 8,127 s and the whole set 2 h 55 min (with (a) at its idle cost) to 3 h 16 min (with (a) as measured
+under load).
 
 History: the first pass (bench/results/label_efficiency_v1/, seed 0 of everything) trained the SSL methods for
 160 (CPS) / 240 (S5Mars) steps with the unsupervised loss on from the first step; neither beat (b). The second
