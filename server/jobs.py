@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from server.broker import celery_config, embedded_pending_task_ids
@@ -209,7 +209,8 @@ def reap_stale_jobs(settings: Settings, now: datetime | None = None) -> ReapRepo
                     report.failed.append(job_id)
             continue
         message = f"re-queued: worker {worker} stopped beating (attempt {attempts} of {MAX_ATTEMPTS})"
-        _resend(settings, job_id, guard, message, report.requeued, report)
+        if _resend(settings, job_id, guard, message, report):
+            report.requeued.append(job_id)
     if settings.broker_url is None:
         _resend_lost_messages(settings, cutoff, report)
     if report.requeued or report.failed or report.resent:
@@ -239,18 +240,13 @@ def _resend_lost_messages(settings: Settings, cutoff: datetime, report: ReapRepo
             continue
         log.warning("reaper: queued job %s has no message in the embedded broker (task %s)", job_id, task_id)
         guard = (Job.id == job_id) & (Job.status == JobStatus.queued) & (Job.celery_task_id == task_id)
-        _resend(
-            settings,
-            job_id,
-            guard,
-            "re-sent: its broker message was lost before a worker claimed it",
-            report.resent,
-            report,
-        )
+        if _resend(settings, job_id, guard, "re-sent: its broker message was lost before a worker claimed it", report):
+            report.resent.append(job_id)
 
 
-def _resend(settings: Settings, job_id: int, guard: Any, message: str, done: list[int], report: ReapReport) -> None:
-    """Give the job a fresh task id (if `guard` still holds), queue it and send it; `done` gets its id."""
+def _resend(settings: Settings, job_id: int, guard: ColumnElement[bool], message: str, report: ReapReport) -> bool:
+    """Give the job a fresh task id (if `guard` still holds), queue it and send it. True when sent; a job
+    the broker refused is failed and goes into `report.failed`."""
     url = settings.resolved_database_url
     with session_scope(url) as session:
         changed = session.execute(
@@ -259,13 +255,14 @@ def _resend(settings: Settings, job_id: int, guard: Any, message: str, done: lis
             .values(status=JobStatus.queued, celery_task_id=new_task_id(), worker=None, message=message)
         ).rowcount
     if not changed:
-        return
+        return False
     with session_scope(url) as session:
         job = session.get(Job, job_id)
         assert job is not None
         try:
             send_job(settings, job)
-            done.append(job_id)
+            return True
         except BrokerUnavailable as exc:
             mark_unsent(session, job, str(exc))
             report.failed.append(job_id)
+            return False
