@@ -3,6 +3,12 @@
 The API never imports worker/ (nor torch): a task is sent by its name through a Celery client that
 knows only the broker. JOB_KINDS is the one table of job kinds: the queue each goes to, and the handler
 (a dotted path that only the worker resolves).
+
+Enqueueing has one way in, used by every caller: `create_job` adds the row to the caller's transaction
+(beside whatever goes with it: a round, a claim), then `commit_and_send` commits that transaction and sends
+each new job. When the broker refuses a job, the job is failed with the broker's error (committed, so it
+can be seen) and BrokerUnavailable is raised: a 503 naming the job. `enqueue_job` is the two steps for a
+caller with nothing else to commit.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from server.broker import celery_config, embedded_pending_task_ids
 from server.db import session_scope
 from server.models import Job, JobStatus
 from server.settings import Settings
+from server.store.errors import StoreError
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -31,15 +38,19 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class JobKind:
-    queue: str  # "cpu" or "gpu": which workers take it
+    queue: str  # one of QUEUES: which workers take it
     handler: str  # "module:function", resolved by the worker only
 
 
-# A query round (train → score → rank) is one job, so it holds one GPU from start to end. Model and SAM work
-# goes to GPU workers (the embedded worker and a CPU-only deployment's workers listen on both queues).
+# interactive: sub-second work a person waits for (a SAM embedding), on workers of its own so that it never
+# queues behind a round; gpu: model work that holds a GPU for minutes; cpu: imports and other file work.
+QUEUES = ("interactive", "gpu", "cpu")
+
+# A query round (train → score → rank) is one job, so it holds one GPU from start to end. Automatic masks run
+# SAM over every labeled image (minutes), so they are long work too.
 JOB_KINDS: dict[str, JobKind] = {
     "import": JobKind(queue="cpu", handler="worker.tasks.import_folder:run_import"),
-    "sam_embed": JobKind(queue="gpu", handler="worker.tasks.sam_embed:run_sam_embed"),
+    "sam_embed": JobKind(queue="interactive", handler="worker.tasks.sam_embed:run_sam_embed"),
     "sam_auto_masks": JobKind(queue="gpu", handler="worker.tasks.sam_embed:run_sam_auto_masks"),
     "round": JobKind(queue="gpu", handler="worker.tasks.round:run_round"),
     "pseudo_label": JobKind(queue="gpu", handler="worker.tasks.pseudo_label:run_pseudo_labels"),
@@ -50,8 +61,15 @@ MAX_ATTEMPTS = 3
 STALE_HEARTBEATS = 4  # a running job is lost after this many missed heartbeats
 
 
-class BrokerUnavailable(RuntimeError):
-    """The task could not be handed to the broker."""
+class BrokerUnavailable(StoreError):
+    """The broker refused a job's task. The job is failed (committed); the request answers 503 naming it."""
+
+    status_code = 503
+
+    def __init__(self, detail: str, job_ids: list[int]) -> None:
+        super().__init__(detail)
+        self.job_ids = job_ids
+        self.extra = {"job_ids": job_ids}
 
 
 def task_name(kind: str) -> str:
@@ -91,7 +109,7 @@ def celery_client(settings: Settings) -> Celery:
 def create_job(
     session: Session, *, kind: str, project_id: int | None, params: dict[str, Any], created_by: int | None
 ) -> Job:
-    """Add a queued job row (not committed). Commit before `send_job`, so the worker finds the row."""
+    """Add a queued job row to the caller's transaction; `commit_and_send` then commits it and sends its task."""
     if kind not in JOB_KINDS:
         raise ValueError(f"unknown job kind {kind!r}")
     job = Job(
@@ -109,21 +127,56 @@ def create_job(
     return job
 
 
-def send_job(settings: Settings, job: Job) -> None:
-    """Hand the job's task to the broker by name; raises BrokerUnavailable."""
+def commit_and_send(session: Session, settings: Settings, jobs: list[Job]) -> None:
+    """Commit the caller's transaction (which added `jobs` with `create_job`), then send each job's task.
+
+    Committed first, so that a worker always finds the row its task names. A job the broker refuses is failed
+    with the broker's error and committed; once every job was tried, BrokerUnavailable (503) names the failed
+    ones. The other jobs of the call were sent and stay queued."""
+    session.commit()
+    refused: list[Job] = []
+    error = ""
+    for job in jobs:
+        problem = _send(settings, job)
+        if problem is not None:
+            refused.append(job)
+            error = problem
+            _mark_unsent(session, job, problem)
+    if not refused:
+        return
+    session.commit()
+    ids = [job.id for job in refused]
+    log.warning("jobs %s not queued: %s", ids, error)
+    named = f"job {ids[0]}" if len(ids) == 1 else f"jobs {', '.join(map(str, ids))}"
+    raise BrokerUnavailable(f"{error}; {named} could not be queued and failed; try again later", ids)
+
+
+def enqueue_job(
+    session: Session, settings: Settings, *, kind: str, project_id: int | None, params: dict[str, Any],
+    created_by: int | None,
+) -> Job:  # fmt: skip
+    """`create_job` then `commit_and_send`: the row committed and its task sent, or BrokerUnavailable (503)."""
+    job = create_job(session, kind=kind, project_id=project_id, params=params, created_by=created_by)
+    commit_and_send(session, settings, [job])
+    return job
+
+
+def _send(settings: Settings, job: Job) -> str | None:
+    """Hand the job's task to the broker by name; None when sent, else the broker's error in words."""
     kind = JOB_KINDS[job.kind]
     try:
         celery_client(settings).send_task(
             task_name(job.kind), args=[job.id], queue=kind.queue, task_id=job.celery_task_id
         )
     except Exception as exc:  # kombu raises many kinds (OperationalError, OSError, ...)
-        raise BrokerUnavailable(f"the job broker is unreachable: {exc}") from exc
+        return f"the job broker is unreachable ({type(exc).__name__}: {exc})"
+    return None
 
 
-def mark_unsent(session: Session, job: Job, error: str) -> None:
+def _mark_unsent(session: Session, job: Job, error: str) -> None:
     job.status = JobStatus.failed
     job.error = error
-    job.message = "could not be queued"
+    job.message = "could not be queued: the job broker is unreachable"
     job.finished_at = datetime.now(UTC)
     job_status_changed(session, job.id, JobStatus.failed)
 
@@ -259,10 +312,9 @@ def _resend(settings: Settings, job_id: int, guard: ColumnElement[bool], message
     with session_scope(url) as session:
         job = session.get(Job, job_id)
         assert job is not None
-        try:
-            send_job(settings, job)
+        problem = _send(settings, job)
+        if problem is None:
             return True
-        except BrokerUnavailable as exc:
-            mark_unsent(session, job, str(exc))
-            report.failed.append(job_id)
-            return False
+        _mark_unsent(session, job, problem)
+        report.failed.append(job_id)
+        return False

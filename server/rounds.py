@@ -7,7 +7,7 @@ import logging
 
 from sqlalchemy.orm import Session
 
-from server.jobs import BrokerUnavailable, create_job, mark_unsent, send_job
+from server.jobs import BrokerUnavailable, commit_and_send, create_job, enqueue_job
 from server.models import Job, Project, Round
 from server.round_schemas import RoundCreate
 from server.settings import Settings
@@ -21,12 +21,11 @@ def start_round(
     session: Session, settings: Settings, project: Project, body: RoundCreate, *, user_id: int | None, trigger: str
 ) -> Round:
     """Add the round and its `round` job, commit, and send the task. RoundRunning (409) when one is active;
-    BrokerUnavailable when the task could not be sent (the round and job are then failed, and committed)."""
+    BrokerUnavailable (503) when the task could not be sent (the round and job are then failed, and committed)."""
     row = new_round(session, project, body, created_by=user_id, trigger=trigger)
     job = create_job(session, kind="round", project_id=project.id, params={"round_id": row.id}, created_by=user_id)
     row.job_id = job.id
-    session.commit()  # the worker must find both rows before it gets the task
-    _send(session, settings, job)
+    commit_and_send(session, settings, [job])
     return row
 
 
@@ -35,19 +34,7 @@ def start_pseudo_labels(
     *, user_id: int | None,
 ) -> Job:  # fmt: skip
     params = {"model_version_id": model_version_id, "threshold": threshold, "batch_size": batch_size}
-    job = create_job(session, kind="pseudo_label", project_id=project.id, params=params, created_by=user_id)
-    session.commit()
-    _send(session, settings, job)
-    return job
-
-
-def _send(session: Session, settings: Settings, job: Job) -> None:
-    try:
-        send_job(settings, job)
-    except BrokerUnavailable as error:
-        mark_unsent(session, job, str(error))
-        session.commit()
-        raise
+    return enqueue_job(session, settings, kind="pseudo_label", project_id=project.id, params=params, created_by=user_id)
 
 
 def start_auto_round_if_due(session: Session, settings: Settings, project: Project) -> Round | None:

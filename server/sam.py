@@ -1,6 +1,6 @@
 """The server's half of SAM: the embedding cache of this deployment, the model it serves, and `sam_embed` jobs
-(created in the caller's transaction, deduplicated against queued or running ones, sent after the commit).
-Nothing here imports torch or onnxruntime."""
+(created in the caller's transaction, deduplicated against queued or running ones, committed and sent with
+server.jobs.commit_and_send). Nothing here imports torch or onnxruntime."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ from ml.sam.backends import configured_model_id
 from ml.sam.browser import DEFAULT_DECODER
 from ml.sam.cache import EmbeddingCache
 from ml.sam.official_export import official_decoder_name
-from server.db import session_scope
-from server.jobs import BrokerUnavailable, create_job, mark_unsent, send_job
+from server.jobs import create_job
 from server.models import Image, Job, JobStatus
 from server.settings import Settings
 
@@ -66,7 +65,7 @@ def ensure_embeddings(
     session: Session, settings: Settings, images: Iterable[Image], created_by: int | None
 ) -> tuple[dict[int, Job], list[Job]]:
     """For each image not cached: its queued or running embed job, or a new one. Returns (job per image id,
-    the new jobs, to hand to `send_jobs` once the transaction is committed)."""
+    the new jobs, to hand to server.jobs.commit_and_send)."""
     model = served_model(settings)
     cache = embedding_cache(settings)
     wanted = [image for image in images if not cache.contains(model, image.sha256)]
@@ -88,18 +87,3 @@ def ensure_embeddings(
             new.append(job)
         by_image[image.id] = job
     return by_image, new
-
-
-def send_jobs(settings: Settings, job_ids: list[int]) -> None:
-    """Send committed jobs to the broker (a background task after the response); unsent ones are failed."""
-    url = settings.resolved_database_url
-    for job_id in job_ids:
-        with session_scope(url) as session:
-            job = session.get(Job, job_id)
-            if job is None:
-                continue
-            try:
-                send_job(settings, job)
-            except BrokerUnavailable as error:
-                log.warning("SAM job %s not sent: %s", job_id, error)
-                mark_unsent(session, job, str(error))

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from server.deps import SessionDep, SettingsDep, require
 from server.imports import ImportPathError, resolve_import_path
 from server.job_schemas import ImportCreate, JobPublic
-from server.jobs import BrokerUnavailable, create_job, mark_unsent, send_job
+from server.jobs import enqueue_job
 from server.models import User
 from server.store.projects import get_project
 
@@ -35,13 +35,5 @@ def start_import(
         "layout": body.layout,
         "split": body.split.value if body.split else None,
     }
-    job = create_job(session, kind="import", project_id=project_id, params=params, created_by=user.id)
-    # The row must be visible before the worker can receive the task.
-    session.commit()
-    try:
-        send_job(settings, job)
-    except BrokerUnavailable as error:
-        mark_unsent(session, job, str(error))
-        session.commit()
-        raise HTTPException(503, str(error)) from error
+    job = enqueue_job(session, settings, kind="import", project_id=project_id, params=params, created_by=user.id)
     return JobPublic.model_validate(job)

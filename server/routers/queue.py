@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, status
+from fastapi import APIRouter, Depends, status
 
 from server.deps import SessionDep, SettingsDep, require
+from server.jobs import BrokerUnavailable, commit_and_send
 from server.models import User
 from server.routers.images import image_public
-from server.sam import ensure_embeddings, send_jobs
+from server.sam import ensure_embeddings
 from server.schemas import QueueImageRef, QueueNext
 from server.store import queue as store
 from server.store.images import get_image
 from server.store.masks import latest_mask_version
 from server.store.projects import get_project
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/projects/{project_id}/queue", tags=["queue"])
 
 
@@ -26,14 +29,14 @@ router = APIRouter(prefix="/projects/{project_id}/queue", tags=["queue"])
         "expired) and not skipped by the caller; ranking from the latest done query round, else import order. "
         "A caller who holds a live claim gets that image again (claim renewed). `image` is null when nothing "
         "is left. The claimed image and the next MARSLABEL_SAM_PREFETCH ones get their SAM embeddings computed "
-        "ahead (`sam_embed` jobs, once per image)."
+        "ahead (`sam_embed` jobs, once per image); when the job broker is down those jobs are recorded as "
+        "failed and the claim still stands (the embedding route then answers 503)."
     ),
 )
 def next_image(
     project_id: int,
     session: SessionDep,
     settings: SettingsDep,
-    background: BackgroundTasks,
     user: Annotated[User, Depends(require("queue.use"))],
 ) -> QueueNext:
     get_project(session, project_id)
@@ -43,8 +46,11 @@ def next_image(
     if settings.sam_prefetch > 0:
         ahead = [claim.image, *store.upcoming_images(session, project_id, user.id, settings.sam_prefetch)]
         _jobs, new = ensure_embeddings(session, settings, ahead, user.id)
-        # Sent after the response, so after the commit: the worker then always finds the rows.
-        background.add_task(send_jobs, settings, [job.id for job in new])
+        try:
+            commit_and_send(session, settings, new)
+        except BrokerUnavailable as error:
+            # Embeddings ahead are a side effect: the claim, committed, is what the annotator asked for.
+            log.warning("queue/next of project %s: embeddings ahead not queued: %s", project_id, error)
     latest = latest_mask_version(session, claim.image.id)
     return QueueNext(
         image=image_public(claim.image, latest.version if latest else None),

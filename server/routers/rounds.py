@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from server.deps import SessionDep, SettingsDep, require
 from server.job_schemas import JobPublic
-from server.jobs import BrokerUnavailable
 from server.metrics_plot import curve_png
 from server.models import Job, Round, User
 from server.round_schemas import (
@@ -64,10 +63,7 @@ def create_round(
     """Train on every human label plus the unlabelled pool, score the pool, rank it; the queue then serves
     images in that order. One round at a time per project."""
     project = get_project(session, project_id)
-    try:
-        row = start_round(session, settings, project, body, user_id=user.id, trigger="manual")
-    except BrokerUnavailable as error:
-        raise HTTPException(503, str(error)) from error
+    row = start_round(session, settings, project, body, user_id=user.id, trigger="manual")
     session.refresh(row)
     return _public(session, row)
 
@@ -137,10 +133,7 @@ def create_pseudo_labels(
     project = get_project(session, project_id)
     version = get_model_version(session, project_id, body.model_version_id)
     threshold = body.threshold if body.threshold is not None else project.pseudo_label_threshold
-    try:
-        job = start_pseudo_labels(session, settings, project, version.id, threshold, body.batch_size, user_id=user.id)
-    except BrokerUnavailable as error:
-        raise HTTPException(503, str(error)) from error
+    job = start_pseudo_labels(session, settings, project, version.id, threshold, body.batch_size, user_id=user.id)
     return JobPublic.model_validate(job)
 
 

@@ -22,8 +22,9 @@ from sqlalchemy.orm import Session
 from ml.sam.cache import CachedEmbedding
 from server.deps import SessionDep, SettingsDep, require
 from server.job_schemas import JobPublic
+from server.jobs import commit_and_send, enqueue_job
 from server.models import Image, User
-from server.sam import embedding_cache, ensure_embeddings, send_jobs, served_model
+from server.sam import AUTO_MASKS_KIND, embedding_cache, ensure_embeddings, served_model
 from server.sam_schemas import SamAutoMasksCreate, SamPending, SamPredictRequest
 from server.settings import Settings
 from server.store.images import get_image
@@ -53,8 +54,7 @@ def _cached_or_pending(
         return hit
     jobs, new = ensure_embeddings(session, settings, [image], user.id)
     if new:
-        session.commit()  # the worker must find the row before it gets the task
-        send_jobs(settings, [job.id for job in new])
+        commit_and_send(session, settings, new)  # BrokerUnavailable: 503
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
         time.sleep(POLL_S)
@@ -201,20 +201,15 @@ def start_auto_masks(
     user: Annotated[User, Depends(require("round.start"))],
 ) -> JobPublic:
     """Automatic masks of the project's labeled images (or of `image_ids`), stored as SAM-Mix candidates."""
-    from server.jobs import create_job
-    from server.sam import AUTO_MASKS_KIND
-
     get_project(session, project_id)
     for image_id in body.image_ids or []:
         get_image(session, project_id, image_id)
-    job = create_job(
+    job = enqueue_job(
         session,
+        settings,
         kind=AUTO_MASKS_KIND,
         project_id=project_id,
         params={"image_ids": body.image_ids, "points_per_side": body.points_per_side},
         created_by=user.id,
     )
-    session.commit()
-    send_jobs(settings, [job.id])
-    session.refresh(job)
     return JobPublic.model_validate(job)
