@@ -1,4 +1,4 @@
-"""The `marslabel` command: migrate, create-user, demo, serve, worker, and the ML commands of ml.cli.
+"""The `marslabel` command: migrate, create-user, demo, serve, worker, reaper, and the ML commands of ml.cli.
 
 Heavy imports (FastAPI app, Celery, torch) stay inside the handlers so that `marslabel --help` is quick.
 """
@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import logging
 import os
 import signal
-import subprocess
 import sys
 from typing import Any
 
@@ -102,21 +102,38 @@ def handle_fetch_models(_args: argparse.Namespace) -> int:
     return 0
 
 
+ALL_QUEUES = "interactive,cpu,gpu"  # server.jobs.QUEUES, spelled out so that `marslabel --help` stays quick
+
+
+def _log_to_stderr() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
 def handle_worker(args: argparse.Namespace) -> int:
+    from server.jobs import QUEUES
     from worker.celery_app import create_celery_app
 
+    if args.parent_pid is not None:
+        _die_with_parent(args.parent_pid)
+    queues = [q.strip() for q in args.queues.split(",") if q.strip()]
+    unknown = sorted(set(queues) - set(QUEUES))
+    if unknown or not queues:
+        print(
+            f"marslabel: unknown queue(s) {', '.join(unknown) or '(none given)'}; the queues are {', '.join(QUEUES)}",
+            file=sys.stderr,
+        )
+        return 2
     settings = _settings()
     if not _require_schema(settings.resolved_database_url):
         return 2
-    queues = ",".join(q.strip() for q in args.queues.split(",") if q.strip())
-    # The embedded broker has no event loop, so Celery's timer (our reaper) is a thread, and forking a pool
-    # while a thread runs can hang the new process: solo there, prefork (a process per job) on Redis.
+    # The embedded broker has no event loop (Celery's timers would be threads), and forking a pool while a
+    # thread runs can hang the new process: solo there, prefork (a process per job) on Redis.
     pool = args.pool or ("solo" if settings.broker_url is None else "prefork")
-    app = create_celery_app(settings)
+    app = create_celery_app(settings, queues)
     argv = [
         "worker",
         "--queues",
-        queues,
+        ",".join(queues),
         "--concurrency",
         str(args.concurrency),
         "--pool",
@@ -124,7 +141,7 @@ def handle_worker(args: argparse.Namespace) -> int:
         "--loglevel",
         args.loglevel,
         "--hostname",
-        f"{queues.replace(',', '-')}.{os.getpid()}@%h",
+        f"{'-'.join(queues)}.{os.getpid()}@%h",
         # Liveness is the jobs table's heartbeat; these broadcasts only cost start-up time and traffic.
         "--without-mingle",
         "--without-gossip",
@@ -134,33 +151,33 @@ def handle_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _die_with_parent() -> None:
-    # Linux: the embedded worker gets SIGTERM when `serve` dies, even by SIGKILL, so it is never orphaned.
+def _die_with_parent(parent_pid: int) -> None:
+    """An embedded worker gets SIGTERM when `serve` dies, even by SIGKILL, so it is never orphaned (Linux)."""
     if sys.platform.startswith("linux"):
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:  # `serve` died before the line above: nobody would stop this worker
+        raise SystemExit(0)
 
 
-def _start_embedded_worker() -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "server.cli", "worker", "--queues", "cpu,gpu"]
-    # Its own process group, so that stopping it also stops anything it started.
-    return subprocess.Popen(command, start_new_session=True, preexec_fn=_die_with_parent)
+def handle_reaper(_args: argparse.Namespace) -> int:
+    from server.reaper import Reaper
+
+    settings = _settings()
+    if not _require_schema(settings.resolved_database_url):
+        return 2
+    _log_to_stderr()
+    reaper = Reaper(settings)
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: reaper.stop())
+    signal.signal(signal.SIGINT, lambda _signum, _frame: reaper.stop())
+    print(f"marslabel reaper: looking for lost jobs every {reaper.period_s:.1f} s", file=sys.stderr, flush=True)
+    reaper.run()
+    return 0
 
 
 def _exit_on_sigterm(_signum: int, _frame: Any) -> None:
     raise SystemExit(0)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def handle_serve(args: argparse.Namespace) -> int:
@@ -176,21 +193,29 @@ def handle_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.app import create_app
+    from server.reaper import Reaper
+    from server.supervisor import EmbeddedWorkers
 
+    _log_to_stderr()
     app = create_app(settings)
-    worker = None
+    # The reaper beside the API, in production too: lost jobs are found whether or not any worker is alive.
+    reaper = Reaper(settings)
+    reaper.start()
+    workers = None
     if settings.broker_url is None and settings.embedded_worker and not args.no_worker:
-        worker = _start_embedded_worker()
+        workers = EmbeddedWorkers(on_death=reaper.poke)
+        workers.start()
     where = "embedded SQLite database and broker" if settings.broker_url is None else _shown_url(url)
     print(f"marslabel serving on http://{settings.host}:{settings.port}/  ({where})", flush=True)
     # uvicorn re-raises the SIGTERM it stopped on; with this handler that becomes SystemExit, so the
-    # `finally` below still stops the worker.
+    # `finally` below still stops the workers.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
     finally:
-        if worker is not None:
-            _stop(worker)
+        if workers is not None:
+            workers.stop()
+        reaper.stop()
     return 0
 
 
@@ -216,19 +241,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fetch.set_defaults(handler=handle_fetch_models)
 
-    serve = sub.add_parser("serve", help="run the API (and, on the embedded default, its own worker)")
+    serve = sub.add_parser(
+        "serve", help="run the API and the reaper of lost jobs (and, on the embedded default, its own workers)"
+    )
     serve.add_argument("--host", default=None, help="default: MARSLABEL_HOST")
     serve.add_argument("--port", type=int, default=None, help="default: MARSLABEL_PORT")
-    serve.add_argument("--no-worker", action="store_true", help="do not start the embedded worker process")
+    serve.add_argument("--no-worker", action="store_true", help="do not start the embedded worker processes")
     serve.set_defaults(handler=handle_serve)
 
+    reaper = sub.add_parser(
+        "reaper", help="re-queue or fail the jobs of lost workers, on a schedule (beside or instead of `serve`'s)"
+    )
+    reaper.set_defaults(handler=handle_reaper)
+
     worker = sub.add_parser("worker", help="run a Celery worker for jobs")
-    worker.add_argument("--queues", default="cpu,gpu", help="comma-separated: cpu, gpu or both")
+    worker.add_argument(
+        "--queues",
+        default=ALL_QUEUES,
+        help="comma-separated, of: interactive (SAM embeddings), gpu (rounds, pseudo-labels, automatic masks), "
+        "cpu (imports); default: all three",
+    )
     worker.add_argument("--concurrency", type=int, default=1, help="jobs run at once")
     worker.add_argument(
         "--pool", default=None, choices=["prefork", "solo", "threads"], help="default: solo when embedded, else prefork"
     )
     worker.add_argument("--loglevel", default="INFO")
+    worker.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)  # set by `serve`
     worker.set_defaults(handler=handle_worker)
 
     if importlib.util.find_spec("ml.cli") is not None:

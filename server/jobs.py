@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -58,7 +60,21 @@ JOB_KINDS: dict[str, JobKind] = {
 
 TERMINAL_STATUSES = frozenset({JobStatus.done, JobStatus.failed, JobStatus.cancelled})
 MAX_ATTEMPTS = 3
-STALE_HEARTBEATS = 4  # a running job is lost after this many missed heartbeats
+# Timing, in heartbeat intervals (Settings.job_heartbeat_seconds): a running job beats every half interval and
+# is lost when silent for 1.5 (two missed beats and some slack: a CPU-starved live worker is not taken for dead),
+# and the reaper looks every half interval, so a job whose worker died is re-queued within 2 intervals. A job
+# whose worker ran on the reaper's own host and is gone (kill -9, a crash) is lost at once, without waiting.
+BEAT_FRACTION = 0.5
+STALE_INTERVALS = 1.5
+REAP_FRACTION = 0.5
+
+
+def beat_seconds(settings: Settings) -> float:
+    return BEAT_FRACTION * settings.job_heartbeat_seconds
+
+
+def reap_seconds(settings: Settings) -> float:
+    return max(0.5, REAP_FRACTION * settings.job_heartbeat_seconds)
 
 
 class BrokerUnavailable(StoreError):
@@ -85,7 +101,29 @@ def as_utc(moment: datetime | None) -> datetime | None:
 
 def stale_cutoff(settings: Settings, now: datetime | None = None) -> datetime:
     now = now or datetime.now(UTC)
-    return now - timedelta(seconds=STALE_HEARTBEATS * settings.job_heartbeat_seconds)
+    return now - timedelta(seconds=STALE_INTERVALS * settings.job_heartbeat_seconds)
+
+
+def worker_name() -> str:
+    """What a job's row records as its worker: this host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def dead_local_worker(worker: str | None) -> bool:
+    """True when `worker` (a row's worker_name) ran on this host and its process is gone. A zombie counts as
+    alive until its parent reaps it (then the supervisor that reaped it asks for a reap)."""
+    if not worker or ":" not in worker:
+        return False
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def new_task_id() -> str:
@@ -221,11 +259,13 @@ class ReapReport:
     requeued: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     resent: list[int] = field(default_factory=list)  # queued jobs whose embedded-broker message was lost
+    cancelled: list[int] = field(default_factory=list)  # lost jobs that had been asked to cancel
 
 
 def reap_stale_jobs(settings: Settings, now: datetime | None = None) -> ReapReport:
-    """Re-queue (attempts < MAX_ATTEMPTS) or fail every running job whose worker stopped beating; on the
-    embedded broker, also re-send every queued job whose message has gone without the job being claimed.
+    """Re-queue (attempts < MAX_ATTEMPTS) or fail every running job whose worker is lost: silent for
+    STALE_INTERVALS, or a process of this host that is gone. A lost job that was asked to cancel is cancelled.
+    On the embedded broker, also re-send every queued job whose message has gone without the job being claimed.
 
     Each change is a conditional UPDATE on the task id the job had, so two reapers never both re-queue it,
     and a delivery of the old task id that turns up after all is skipped by the worker's claim.
@@ -235,16 +275,32 @@ def reap_stale_jobs(settings: Settings, now: datetime | None = None) -> ReapRepo
     url = settings.resolved_database_url
     with session_scope(url) as session:
         stale = session.execute(
-            select(Job.id, Job.celery_task_id, Job.attempts, Job.worker, Job.heartbeat_at, Job.started_at).where(
-                Job.status == JobStatus.running
-            )
-        ).all()
-    for job_id, task_id, attempts, worker, heartbeat_at, started_at in stale:
+            select(
+                Job.id, Job.celery_task_id, Job.attempts, Job.worker, Job.heartbeat_at, Job.started_at,
+                Job.cancel_requested,
+            ).where(Job.status == JobStatus.running)
+        ).all()  # fmt: skip
+    for job_id, task_id, attempts, worker, heartbeat_at, started_at, cancel_requested in stale:
         last_seen = as_utc(heartbeat_at or started_at)
-        if last_seen is not None and last_seen >= cutoff:
+        if last_seen is not None and last_seen >= cutoff and not dead_local_worker(worker):
             continue
-        log.warning("reaper: job %s on %s last beat at %s (cutoff %s)", job_id, worker, last_seen, cutoff)
+        log.warning("reaper: job %s lost its worker %s (last beat at %s, cutoff %s)", job_id, worker, last_seen, cutoff)
         guard = (Job.id == job_id) & (Job.status == JobStatus.running) & (Job.celery_task_id == task_id)
+        if cancel_requested:
+            with session_scope(url) as session:
+                changed = session.execute(
+                    update(Job)
+                    .where(guard)
+                    .values(
+                        status=JobStatus.cancelled,
+                        message=f"cancelled (its worker {worker} was lost)",
+                        finished_at=datetime.now(UTC),
+                    )
+                ).rowcount
+                if changed:
+                    job_status_changed(session, job_id, JobStatus.cancelled)
+                    report.cancelled.append(job_id)
+            continue
         if attempts >= MAX_ATTEMPTS:
             with session_scope(url) as session:
                 changed = session.execute(
@@ -266,10 +322,11 @@ def reap_stale_jobs(settings: Settings, now: datetime | None = None) -> ReapRepo
             report.requeued.append(job_id)
     if settings.broker_url is None:
         _resend_lost_messages(settings, cutoff, report)
-    if report.requeued or report.failed or report.resent:
+    if report.requeued or report.failed or report.resent or report.cancelled:
         log.warning(
-            "reaper: re-queued jobs %s, re-sent jobs %s, failed jobs %s", report.requeued, report.resent, report.failed
-        )
+            "reaper: re-queued jobs %s, re-sent jobs %s, failed jobs %s, cancelled jobs %s",
+            report.requeued, report.resent, report.failed, report.cancelled,
+        )  # fmt: skip
     return report
 
 

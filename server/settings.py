@@ -31,10 +31,10 @@ class Settings(BaseSettings):
     )
     claim_seconds: int = Field(900, description="How long `next` keeps an image claimed for an annotator")
     embedded_worker: bool = Field(
-        True, description="`marslabel serve` starts its own worker process when broker_url is unset"
+        True, description="`marslabel serve` starts and supervises its own workers when broker_url is unset"
     )
     job_heartbeat_seconds: int = Field(
-        30, description="A running job whose worker stopped beating for 4× this is re-queued or failed"
+        30, description="Running jobs beat twice per interval; one silent for 1.5 intervals is re-queued or failed"
     )
     model_dir: Path | None = Field(
         None, description="Folder of the SAM ONNX files; unset = the git-ignored `models/` of the checkout"

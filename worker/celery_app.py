@@ -1,7 +1,10 @@
 """The Celery app, built from server settings: one task per entry of server.jobs.JOB_KINDS.
 
-`marslabel worker` calls create_celery_app(settings). For `celery -A worker.celery_app worker` the module
-attribute `app` is built on first access from the environment's settings, never at import.
+`marslabel worker` calls create_celery_app(settings, queues). For `celery -A worker.celery_app worker` the
+module attribute `app` is built on first access from the environment's settings, never at import.
+
+Workers only run jobs. Lost jobs are found by the reaper, which runs beside the API (`marslabel serve`) or as
+`marslabel reaper` (server.reaper), so that it does not depend on any worker being alive.
 """
 
 from __future__ import annotations
@@ -10,12 +13,12 @@ import importlib
 import logging
 from typing import Any
 
-from celery import Celery, bootsteps
+from celery import Celery
 from celery.signals import worker_process_init
 
 from server.broker import celery_config
 from server.db import get_engine
-from server.jobs import JOB_KINDS, reap_stale_jobs, task_name
+from server.jobs import JOB_KINDS, task_name
 from server.settings import Settings, get_settings
 from worker.context import JobHandler, run_job
 
@@ -25,36 +28,6 @@ log = logging.getLogger(__name__)
 def resolve_handler(dotted: str) -> JobHandler:
     module_name, _, attr = dotted.partition(":")
     return getattr(importlib.import_module(module_name), attr)
-
-
-class ReaperStep(bootsteps.StartStopStep):
-    """Runs server.jobs.reap_stale_jobs every heartbeat period, on the worker's own timer.
-
-    Not a thread of ours: a prefork worker forks pool processes at any time (one is replaced when it
-    dies), and a fork while another thread holds a lock (a database pool's, say) hangs the new process.
-    On Redis the timer runs in the worker's event loop; a worker without one uses --pool solo (no forks).
-    """
-
-    requires = ("celery.worker.components:Timer", "celery.worker.components:Pool")
-
-    def __init__(self, parent: Any, **kwargs: Any) -> None:
-        super().__init__(parent, **kwargs)
-        self._entry: Any = None
-
-    def start(self, parent: Any) -> None:
-        settings: Settings = parent.app.marslabel_settings
-        self._entry = parent.timer.call_repeatedly(settings.job_heartbeat_seconds, _reap, (settings,))
-
-    def stop(self, parent: Any) -> None:
-        if self._entry is not None:
-            self._entry.cancel()
-
-
-def _reap(settings: Settings) -> None:
-    try:
-        reap_stale_jobs(settings)
-    except Exception:
-        log.exception("job reaper failed; trying again next period")
 
 
 def _make_task(app: Celery, kind: str, handler_path: str, settings: Settings) -> None:
@@ -72,11 +45,13 @@ def _make_task(app: Celery, kind: str, handler_path: str, settings: Settings) ->
 
 
 def _forget_inherited_connections(settings: Settings) -> None:
-    # A forked pool process must not share the parent's pooled database connections (the reaper's).
+    # A forked pool process must not share the parent's pooled database connections.
     get_engine(settings.resolved_database_url).dispose(close=False)
 
 
-def create_celery_app(settings: Settings) -> Celery:
+def create_celery_app(settings: Settings, queues: list[str] | None = None) -> Celery:
+    """The worker's app, with a task for each job kind of `queues` (default: every kind). A worker of the
+    `interactive` queue alone thus never imports the training code (torch) it will not run."""
     app = Celery("marslabel", set_as_current=False)
     app.conf.update(celery_config(settings))
     app.conf.update(
@@ -86,8 +61,8 @@ def create_celery_app(settings: Settings) -> Celery:
     )
     app.marslabel_settings = settings  # type: ignore[attr-defined]
     for kind, spec in JOB_KINDS.items():
-        _make_task(app, kind, spec.handler, settings)
-    app.steps["worker"].add(ReaperStep)
+        if queues is None or spec.queue in queues:
+            _make_task(app, kind, spec.handler, settings)
     worker_process_init.connect(lambda **_: _forget_inherited_connections(settings), weak=False)
     return app
 

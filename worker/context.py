@@ -8,8 +8,6 @@ the row holds, so a delivery that the reaper has replaced can never overwrite it
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
 import traceback
@@ -23,7 +21,16 @@ from sqlalchemy.orm import object_session
 
 from ml.interfaces import Cancelled
 from server.db import session_scope
-from server.jobs import MAX_ATTEMPTS, TERMINAL_STATUSES, as_utc, job_status_changed, stale_cutoff
+from server.jobs import (
+    MAX_ATTEMPTS,
+    TERMINAL_STATUSES,
+    as_utc,
+    beat_seconds,
+    dead_local_worker,
+    job_status_changed,
+    stale_cutoff,
+    worker_name,
+)
 from server.models import Job, JobStatus
 from server.settings import Settings
 
@@ -35,26 +42,6 @@ ROW_WAIT_S = 10.0  # a task may arrive before the API's commit is visible
 
 class JobSuperseded(Exception):
     """The row no longer belongs to this delivery (re-queued by the reaper, or finished): stop quietly."""
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _dead_local_worker(worker: str | None) -> bool:
-    """True when the row's worker ran on this host and its process is gone (a pool child killed mid-job)."""
-    if not worker or ":" not in worker:
-        return False
-    host, _, pid = worker.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 class JobContext:
@@ -114,7 +101,7 @@ class JobContext:
         if job.status == JobStatus.running:
             # A re-delivery (acks_late + reject_on_worker_lost): take it over only if its worker is gone.
             last_seen = as_utc(job.heartbeat_at or job.started_at)
-            lost = _dead_local_worker(job.worker) or last_seen is None or last_seen < stale_cutoff(settings, now)
+            lost = dead_local_worker(job.worker) or last_seen is None or last_seen < stale_cutoff(settings, now)
             if not lost:
                 log.info("job %s: still running on %s; re-delivery skipped", job.id, job.worker)
                 return None
@@ -160,7 +147,7 @@ class JobContext:
     # --------------------------------------------------------------------------------- heartbeat
     @contextmanager
     def heartbeat(self) -> Iterator[None]:
-        """Beat every job_heartbeat_seconds from a thread, so a long step without progress is not 'lost'."""
+        """Beat every half heartbeat interval from a thread, so a long step without progress is not 'lost'."""
         thread = threading.Thread(target=self._beat, name=f"job-{self.job_id}-heartbeat", daemon=True)
         thread.start()
         try:
@@ -170,7 +157,7 @@ class JobContext:
             thread.join(timeout=5)
 
     def _beat(self) -> None:
-        while not self._stop_beating.wait(self.settings.job_heartbeat_seconds):
+        while not self._stop_beating.wait(beat_seconds(self.settings)):
             try:
                 with session_scope(self._url) as session:
                     session.execute(update(Job).where(self._mine()).values(heartbeat_at=datetime.now(UTC)))

@@ -26,9 +26,10 @@ from tests.factories import png_bytes
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/11"
-# The session worker's reaper sees every job of the test database: with the default heartbeat (lost after
-# 2 minutes) it never takes over the jobs that test_worker_loss.py's own workers run with short heartbeats.
+# Workers run no reaper (server.reaper runs beside the API or as `marslabel reaper`); the tests that lose a
+# worker start a reaper process of their own.
 HEARTBEAT_S = 30
+ALL_QUEUES = "interactive,cpu,gpu"
 
 
 @dataclass
@@ -74,24 +75,40 @@ def worker_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def start_worker(settings: Settings, log_path: Path, *, pool: str = "prefork", timeout: float = 90) -> WorkerProcess:
-    """`marslabel worker` as a subprocess in its own process group; returns once it reports ready."""
+def _start(command: list[str], settings: Settings, log_path: Path, ready: str, timeout: float) -> WorkerProcess:
+    """A `marslabel` subprocess in its own process group; returns once its log shows `ready`."""
     log_file = log_path.open("ab")
-    command = [sys.executable, "-m", "server.cli", "worker", "--queues", "cpu,gpu", "--pool", pool]
     process = subprocess.Popen(
-        command, cwd=REPO, env=worker_env(settings), stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+        [sys.executable, "-m", "server.cli", *command],
+        cwd=REPO,
+        env=worker_env(settings),
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     log_file.close()
-    worker = WorkerProcess(process, log_path)
+    started = WorkerProcess(process, log_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if " ready." in worker.log():
-            return worker
-        if not worker.alive():
+        if ready in started.log():
+            return started
+        if not started.alive():
             break
         time.sleep(0.2)
-    worker.stop()
-    pytest.fail(f"the Celery worker did not become ready:\n{worker.log()[-4000:]}", pytrace=False)
+    started.stop()
+    pytest.fail(f"`marslabel {command[0]}` did not become ready:\n{started.log()[-4000:]}", pytrace=False)
+
+
+def start_worker(
+    settings: Settings, log_path: Path, *, pool: str = "prefork", queues: str = ALL_QUEUES, timeout: float = 90
+) -> WorkerProcess:
+    """`marslabel worker` as a subprocess in its own process group; returns once it reports ready."""
+    return _start(["worker", "--queues", queues, "--pool", pool], settings, log_path, " ready.", timeout)
+
+
+def start_reaper(settings: Settings, log_path: Path, *, timeout: float = 60) -> WorkerProcess:
+    """`marslabel reaper` as a subprocess: lost jobs are re-queued whether or not a worker is alive."""
+    return _start(["reaper"], settings, log_path, "looking for lost jobs every", timeout)
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,5 @@
 """A job whose worker dies never stays `running`: re-delivered by the broker, or re-queued by the reaper,
-or failed after MAX_ATTEMPTS. Real worker processes, killed with SIGKILL mid-job."""
+or failed after MAX_ATTEMPTS. Real worker and reaper processes; workers killed with SIGKILL mid-job."""
 
 from __future__ import annotations
 
@@ -23,15 +23,15 @@ from server.schema import upgrade_to_head
 from server.settings import Settings
 from server.store.users import create_user
 from tests.factories import make_project, project_payload
-from tests.integration.conftest import TERMINAL, make_project_folder, start_worker, wait_for_job
+from tests.integration.conftest import TERMINAL, make_project_folder, start_reaper, start_worker, wait_for_job
 
 COUNT = 2000
 
 
 @pytest.fixture
 def loss_settings(db_url: str, redis_url: str, import_root: Path, tmp_path: Path) -> Settings:
-    """A broker database of its own, so that no other worker takes these jobs; a job is lost after 8 s (a
-    shorter time would let a CPU-starved but living worker look lost on a busy machine)."""
+    """A broker database of its own, so that no other worker takes these jobs; a silent job is lost after 6 s
+    (1.5 intervals of 4 s; a shorter time would let a CPU-starved but living worker look lost on a busy machine)."""
     own_broker = redis_url.rsplit("/", 1)[0] + "/12"
     redis.Redis.from_url(own_broker).flushdb()
     return Settings(
@@ -39,7 +39,7 @@ def loss_settings(db_url: str, redis_url: str, import_root: Path, tmp_path: Path
         broker_url=own_broker,
         import_root=import_root,
         data_dir=tmp_path / "data",
-        job_heartbeat_seconds=2,
+        job_heartbeat_seconds=4,
     )
 
 
@@ -74,11 +74,18 @@ def test_whole_worker_killed_then_reaper_requeues(
     partial = _images(loss_settings, project_id)
     assert 0 < partial < COUNT
 
-    second = start_worker(loss_settings, tmp_path / "second.log")
+    # No worker is alive: the reaper alone (its own process) finds the job and re-queues it under a new task.
+    reaper = start_reaper(loss_settings, tmp_path / "reaper.log")
     try:
-        final = wait_for_job(factory, job_id, until=lambda row: row.status in TERMINAL, timeout=180)
+        requeued = wait_for_job(factory, job_id, until=lambda row: row.status == JobStatus.queued, timeout=60)
+        assert requeued.celery_task_id != orphan.celery_task_id and "re-queued" in requeued.message
+        second = start_worker(loss_settings, tmp_path / "second.log")
+        try:
+            final = wait_for_job(factory, job_id, until=lambda row: row.status in TERMINAL, timeout=180)
+        finally:
+            second.stop()
     finally:
-        second.stop()
+        reaper.stop()
     assert final.status == JobStatus.done, (final.error, second.log()[-3000:])
     assert final.attempts == 2 and final.celery_task_id != orphan.celery_task_id  # the reaper sent it anew
     # The re-run found what the first run had committed; nothing is stored twice.
@@ -89,7 +96,7 @@ def test_whole_worker_killed_then_reaper_requeues(
 def test_pool_process_killed_then_broker_redelivers(
     loss_settings: Settings, session: Session, headers, import_root: Path, tmp_path: Path
 ) -> None:
-    # A slow heartbeat (lost after 40 s), so that only the broker's re-delivery can bring the job back here.
+    # No reaper runs here, so that only the broker's re-delivery can bring the job back.
     loss_settings = loss_settings.model_copy(update={"job_heartbeat_seconds": 10})
     project_id, job_id = _start_big_import(loss_settings, session, headers, import_root, "lost-child")
     factory = get_sessionmaker(loss_settings.resolved_database_url)
@@ -112,7 +119,7 @@ def test_pool_process_killed_then_broker_redelivers(
 def test_reaper_requeues_then_fails_after_max_attempts(loss_settings: Settings, session: Session) -> None:
     project = make_project(session)
     url = loss_settings.resolved_database_url
-    # Silent for 30 s: lost for this reaper (8 s), not yet for the session worker's (2 min) if one runs.
+    # Silent for 30 s: lost for this reaper (6 s); its worker is on another host, so only its silence counts.
     long_ago = datetime.now(UTC) - timedelta(seconds=30)
     with session_scope(url) as own:
         ids = {}
@@ -120,18 +127,24 @@ def test_reaper_requeues_then_fails_after_max_attempts(loss_settings: Settings, 
             ("lost", 1, long_ago),
             ("exhausted", MAX_ATTEMPTS, long_ago),
             ("alive", 1, datetime.now(UTC)),
+            ("cancelling", 1, long_ago),  # a cancel asked of a job whose worker is gone: nobody else ends it
         ]:
             job = create_job(own, kind="import", project_id=project.id, params={"path": name}, created_by=None)
             job.status, job.attempts, job.heartbeat_at, job.worker = JobStatus.running, attempts, beat, "gone:1"
+            job.cancel_requested = name == "cancelling"
             ids[name] = (job.id, job.celery_task_id)
 
     report = reap_stale_jobs(loss_settings)
     assert report.requeued == [ids["lost"][0]] and report.failed == [ids["exhausted"][0]]
+    assert report.cancelled == [ids["cancelling"][0]]
     with get_sessionmaker(url)() as check:
-        lost, exhausted, alive = (check.get(Job, ids[n][0]) for n in ("lost", "exhausted", "alive"))
+        lost, exhausted, alive, cancelling = (
+            check.get(Job, ids[n][0]) for n in ("lost", "exhausted", "alive", "cancelling")
+        )
         assert lost.status == JobStatus.queued and lost.celery_task_id != ids["lost"][1]
         assert exhausted.status == JobStatus.failed and "lost 3 times" in exhausted.error
         assert alive.status == JobStatus.running
+        assert cancelling.status == JobStatus.cancelled and cancelling.finished_at is not None
     # The re-queued task really went to the broker, under its new id, on the import queue.
     queued = redis.Redis.from_url(loss_settings.broker_url).lrange("cpu", 0, -1)
     assert any(lost.celery_task_id.encode() in message for message in queued)
