@@ -93,16 +93,20 @@ class BenchConfig:
     steps: int | None = None  # None: the `cpu` profile's value
     crop: int | None = None
     candidates: int | None = 300
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # train options
+    sim: dict[str, Any] = field(default_factory=dict)  # other SimulationConfig fields
 
 
 CONFIGS: dict[str, BenchConfig] = {
     "full-supervised": BenchConfig("supervised", "random", "100%", "100%", 0, seeds=(0,), steps=1312, crop=256),
     "sup-3pct": BenchConfig("supervised", "random", "3%", "3%", 0),
-    "cps-random": BenchConfig("cps-mars", "random", "1%", "3%", 2),
-    "cps-entropy": BenchConfig("cps-mars", "entropy", "1%", "3%", 2),
-    "cps-ueq": BenchConfig("cps-mars", "ueq", "1%", "3%", 2),
-    "s5mars-ueq": BenchConfig("s5mars", "ueq", "1%", "3%", 2),
+    "cps-random": BenchConfig("cps-mars", "random", "1%", "3%", 2, sim={"score_size": None}),
+    "cps-entropy": BenchConfig("cps-mars", "entropy", "1%", "3%", 2, sim={"score_size": None}),
+    "cps-ueq": BenchConfig("cps-mars", "ueq", "1%", "3%", 2, sim={"score_size": None}),
+    "s5mars-ueq": BenchConfig("s5mars", "ueq", "1%", "3%", 2, sim={"score_size": None}),
+    # Self-training (ml.ssl.self_training) on top of supervised training with the same 63 random labels as
+    # sup-3pct: the teacher is sup-3pct's model, the student learns from its pseudo-labels of the pool.
+    "sup-3pct-st": BenchConfig("supervised", "random", "3%", "3%", 0, sim={"self_training": True}),
 }
 
 
@@ -155,7 +159,10 @@ def run_config(
             round0_cache=runs / "round0-cache",
             checkpoint_dir=runs / run,
             train_options=dict(bench.extra),
+            **bench.sim,
         )
+        if smoke and config.self_training:
+            config.self_training_steps = 3
         started = time.perf_counter()
         records = run_simulation(config)
         last = records[-1]

@@ -47,6 +47,24 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         for method in ("supervised", "cps-mars", "s5mars")
     },
 }
+# The self-trained final model (ml.ssl.self_training, ml.al_round): its student's schedule per profile.
+SELF_TRAINING: dict[str, dict[str, Any]] = {
+    "cpu": {"crop_size": 192, "batch_labeled": 8, "batch_unlabeled": 8, "steps": 600},
+    "paper": {
+        "crop_size": 512,
+        "scale_range": (0.5, 2.0),
+        "batch_labeled": 8,
+        "batch_unlabeled": 8,
+        "steps": 150_000,
+        "amp": True,
+    },
+}
+# Per-profile round settings that are not training settings. score_size: the side pool images are resized to for
+# scoring (None = native), so that a round can score its whole pool.
+ROUND_SETTINGS: dict[str, dict[str, Any]] = {
+    "cpu": {"score_size": 128},
+    "paper": {"score_size": None},
+}
 WARM_START_DEFAULT = {"cpu": True, "paper": False}
 WARM_STEPS_FRACTION = 0.2  # warm-started rounds train this fraction of the profile's steps by default
 # A warm-started model has learnt already: no burn-in and no ramp-up again; the S5Mars teacher carries on.
@@ -97,6 +115,39 @@ def profile_train_config(
         decoder_dropout=decoder_dropout,
         options=merged_options,
         **base,
+    )
+    if encoder is not None:
+        config.encoder = encoder
+    return config
+
+
+def profile_value(profile: str, key: str) -> Any:
+    if profile not in ROUND_SETTINGS:
+        raise ValueError(f"unknown profile {profile!r}; known: {sorted(ROUND_SETTINGS)}")
+    return ROUND_SETTINGS[profile][key]
+
+
+def profile_self_training(
+    profile: str,
+    num_classes: int,
+    *,
+    seed: int = 0,
+    steps: int | None = None,
+    crop_size: int | None = None,
+    device: str = "auto",
+    encoder: str | None = None,
+    options: dict[str, Any] | None = None,
+) -> TrainConfig:
+    """The student's TrainConfig of a self-trained final model under `profile`."""
+    if profile not in SELF_TRAINING:
+        raise ValueError(f"unknown profile {profile!r}; known: {sorted(SELF_TRAINING)}")
+    base = dict(SELF_TRAINING[profile])
+    if steps is not None:
+        base["steps"] = steps
+    if crop_size is not None:
+        base["crop_size"] = crop_size
+    config = TrainConfig(
+        method="self-training", num_classes=num_classes, seed=seed, device=device, options=dict(options or {}), **base
     )
     if encoder is not None:
         config.encoder = encoder

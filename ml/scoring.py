@@ -20,7 +20,7 @@ was not readable, METHODS §4.3 / §9 gap 6); what is here is a RECONSTRUCTION, 
     UEQ(x) = α·minmax_U(u)(x) + (1 − α)·minmax_U(e)(x),  α = 0.5, U = the candidate pool
 Variants, named by suffixes: "ueq-product" scores mean_i (1 − max p̄_i)·H(p̄_i)/log C instead;
 "+disagreement" adds γ·mean_i 1[argmax p1 ≠ argmax p2]; "+rare-class" weights every pixel by the class
-weight of its predicted class (pass `class_weights`, e.g. `enet_class_weights` of the labelled set).
+weight of its predicted class (pass `class_weights`, e.g. ml.losses.enet_class_weights of the labelled set).
 They compose: "ueq-product+disagreement+rare-class".
 
 Aggregation over pixels: the (weighted) mean by default; `top_k_percent` averages only the highest
@@ -111,14 +111,6 @@ def aggregate(
     csum = np.cumsum(np.where(np.isfinite(ordered), ordered, 0.0), axis=1)
     top = np.take_along_axis(csum, (k - 1)[:, None], axis=1)[:, 0] / k
     return np.where(n_valid > 0, top, 0.0)
-
-
-def enet_class_weights(pixel_counts: Sequence[float] | np.ndarray) -> np.ndarray:
-    """w_c = 1 / ln(1.02 + f_c) from labelled pixel counts, normalised to mean 1 (METHODS §3.2)."""
-    counts = np.asarray(pixel_counts, dtype=np.float64)
-    freq = counts / max(counts.sum(), 1.0)
-    w = 1.0 / np.log(1.02 + freq)
-    return w / w.mean()
 
 
 # ---------------------------------------------------------------- strategies

@@ -26,14 +26,14 @@ import json
 import math
 import os
 import re
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from ml.al_round import RoundSettings, SelfTrainingSettings, round_seed, run_round, train_config
 from ml.interfaces import ProgressFn, TrainConfig, no_progress
-from ml.profiles import WARM_START_DEFAULT, profile_train_config
+from ml.profiles import WARM_START_DEFAULT
 
 ROUND_FILE = "round_{:03d}.json"
 RUN_FILE = "run.json"
@@ -61,7 +61,13 @@ class SimulationConfig:
     encoder: str | None = None
     device: str = "auto"
     candidates: int | None = None  # pool images scored per round; None = all unlabelled
-    score_size: int | None = None  # resize side for scoring; None = native size
+    score_size: int | None = -1  # resize side for scoring; None = native size; -1 = the profile's
+    start: str = "random"  # how the initial set is chosen: random (the papers' baseline) | kcenter
+    final_steps: int | None = None  # steps of the last round's training (cold or warm); None = as other rounds
+    self_training: bool = False  # the last round self-trains a student on the pool's pseudo-labels
+    self_training_threshold: float = 0.9
+    self_training_steps: int | None = None  # None: the profile's
+    self_training_options: dict[str, Any] = field(default_factory=dict)
     score_batch_size: int = 8
     eval_batch_size: int = 8
     top_k_percent: float | None = None
@@ -117,26 +123,40 @@ def query_sizes(initial: int, budget: int, rounds: int) -> list[int]:
     return sizes
 
 
-def round_seed(seed: int, round_index: int, salt: int = 0) -> int:
-    return seed * 100_003 + round_index * 1_009 + salt
-
-
 def build_train_config(config: SimulationConfig, num_classes: int, round_index: int, warm: bool) -> TrainConfig:
-    train = profile_train_config(
-        config.method,
-        config.profile,
-        num_classes,
+    return train_config(round_settings(config, round_index, final=False), num_classes, warm=warm and round_index > 0)
+
+
+def round_settings(config: SimulationConfig, round_index: int, final: bool) -> RoundSettings:
+    """The settings of round `round_index`; the last round (`final`) trains the model that labels the pool."""
+    steps = config.final_steps if final and config.final_steps is not None else config.steps
+    self_training = None
+    if final and config.self_training:
+        self_training = SelfTrainingSettings(
+            threshold=config.self_training_threshold,
+            steps=config.self_training_steps,
+            options=dict(config.self_training_options),
+        )
+    return RoundSettings(
+        method=config.method,
+        strategy=config.strategy,
+        profile=config.profile,
         seed=config.seed,
-        steps=config.steps,
+        index=round_index,
+        steps=steps,
+        warm_steps=config.warm_steps if not (final and config.final_steps is not None) else config.final_steps,
         crop_size=config.crop_size,
-        warm=warm and round_index > 0,
-        warm_steps=config.warm_steps,
-        decoder_dropout=config.strategy == "bald",
-        device=config.device,
         encoder=config.encoder,
-        options=config.train_options,
+        device=config.device,
+        train_options=config.train_options,
+        score_size=config.score_size,
+        score_batch_size=config.score_batch_size,
+        candidates=config.candidates,
+        top_k_percent=config.top_k_percent,
+        exclude_class=config.exclude_class,
+        class_ids=config.class_ids,
+        self_training=self_training,
     )
-    return train
 
 
 def config_key(train: TrainConfig, labeled_ids: Sequence[str], data: Path, extra: str = "") -> str:
@@ -223,149 +243,6 @@ def _open(config: SimulationConfig) -> _Datasets:
     )
 
 
-def _seed_warm_start(previous: Path, checkpoint_path: Path, train: TrainConfig, labeled: Any) -> None:
-    """Write a step-0 checkpoint holding `previous`'s weights, so that `ml.ssl.train(resume=True)`
-    starts the new round from them with a fresh optimiser, a fresh schedule and this round's config
-    and class weights.
-
-    ml.ssl has no "initial weights" option, so this writes its checkpoint format (ml.ssl.engine) with
-    the fields a resumed run reads. A half-trained round already has its own checkpoint, which wins.
-    """
-    import numpy as np
-    import torch
-
-    from ml.data import label_pixel_counts
-    from ml.losses import enet_class_weights
-    from ml.ssl import METHODS
-    from ml.ssl.engine import CHECKPOINT_FORMAT, merged_options
-
-    if checkpoint_path.exists():
-        return
-    state = torch.load(previous, map_location="cpu", weights_only=False)
-    if state.get("format") != CHECKPOINT_FORMAT or state.get("method") != train.method:
-        raise ValueError(f"{previous} is not a {train.method} training checkpoint; cannot warm-start from it")
-    generator_state = torch.Generator().manual_seed(train.seed).get_state()
-    weights = enet_class_weights(label_pixel_counts(labeled, train.num_classes))
-    state.update(
-        config=asdict(train),
-        options=merged_options(train, METHODS[train.method]),
-        optimizer={"state": {}, "param_groups": state["optimizer"]["param_groups"]},
-        step=0,
-        finished=False,
-        metrics={},
-        class_weights=[float(w) for w in weights],
-        history=[],
-        train_seconds=0.0,
-        images_trained=0,
-        rng={"torch": generator_state, "numpy": np.random.get_state()},
-    )
-    checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = checkpoint_path.with_name(checkpoint_path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, checkpoint_path)
-
-
-def _train_round(
-    train: TrainConfig,
-    labeled: Any,
-    unlabeled: Any,
-    checkpoint_path: Path,
-    init_from: Path | None,
-    progress: ProgressFn,
-) -> tuple[Path, float, dict[str, Any]]:
-    from ml import ssl
-
-    checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
-    if init_from is not None:
-        _seed_warm_start(init_from, checkpoint_path, train, labeled)
-    result = ssl.train(train, labeled, unlabeled, None, checkpoint_path=checkpoint_path, progress=progress, resume=True)
-    # The steps' own time, summed over every attempt (a resumed or already finished run included).
-    seconds = sum(float(record.get("seconds", 0.0)) for record in result.history if "loss" in record)
-    return Path(result.checkpoint), seconds, dict(result.metrics)
-
-
-def _evaluate(
-    checkpoint: Path, val: Any, config: SimulationConfig, class_names: dict[int, str], progress: ProgressFn
-) -> dict[str, Any]:
-    import numpy as np
-
-    from ml.metrics import evaluate_predictor, miou_from_confusion
-    from ml.predict import load_predictor
-
-    predictor = load_predictor(checkpoint, device=config.device)
-    result = evaluate_predictor(
-        predictor, val, batch_size=config.eval_batch_size, class_ids=config.class_ids, progress=progress
-    )
-    cm = np.asarray(result["confusion"])
-    if config.class_ids is not None:
-        used = list(config.class_ids)
-    else:
-        used = [int(c) for c in np.flatnonzero(cm.sum(axis=1) > 0)]
-    rock = [c for c in used if class_names.get(c) == "rock"]
-    if rock and len(used) > 1:
-        result["miou_without_rock"] = miou_from_confusion(cm, [c for c in used if c not in rock])[0]
-    result["class_ids"] = used
-    result["per_class_iou"] = {str(k): v for k, v in result["per_class_iou"].items()}
-    result["class_names"] = {str(k): class_names.get(k, str(k)) for k in used}
-    return result
-
-
-def _score_and_select(
-    config: SimulationConfig,
-    checkpoint: Path,
-    ds: _Datasets,
-    labeled: list[str],
-    size: int,
-    round_index: int,
-    progress: ProgressFn,
-) -> tuple[list[str], dict[str, Any]]:
-    from ml.selection import get_strategy, select, select_random
-
-    spec = get_strategy(config.strategy)
-    unlabeled = [i for i in ds.pool_ids if i not in set(labeled)]
-    info: dict[str, Any] = {"score_seconds": 0.0, "scored_count": 0, "score_images_per_second": None}
-    if not spec.needs_model:
-        picks = select_random(unlabeled, size, seed=round_seed(config.seed, round_index + 1, salt=7))
-        return picks, info
-    from ml.data import label_pixel_counts
-    from ml.predict import load_predictor
-    from ml.scoring import ScoreOptions, enet_class_weights, get_scorer, score_pool_detailed
-
-    candidates = unlabeled
-    if config.candidates is not None and config.candidates < len(unlabeled):
-        candidates = sorted(
-            select_random(unlabeled, config.candidates, seed=round_seed(config.seed, round_index, salt=13))
-        )
-    weights = None
-    if get_scorer(spec.scorer or "").rare_class:
-        from ml.data import SubsetSource
-
-        counts = label_pixel_counts(SubsetSource(ds.pool, labeled), ds.num_classes)
-        weights = tuple(float(w) for w in enet_class_weights(counts))
-    options = ScoreOptions(
-        top_k_percent=config.top_k_percent, exclude_class=config.exclude_class, class_weights=weights
-    )
-    predictor = load_predictor(checkpoint, device=config.device)
-    scored = score_pool_detailed(
-        predictor,
-        ds.pool,
-        spec.scorer or config.strategy,
-        ids=candidates,
-        batch_size=config.score_batch_size,
-        progress=progress,
-        options=options,
-        image_size=config.score_size,
-    )
-    picks = select(config.strategy, size, pool_ids=candidates, scores=scored.scores, labeled=labeled)
-    info.update(
-        score_seconds=scored.seconds,
-        scored_count=len(scored.scores),
-        score_images_per_second=scored.images_per_second,
-        picked_scores={i: scored.scores[i] for i in picks},
-    )
-    return picks, info
-
-
 def train_fingerprint(config: SimulationConfig) -> dict[str, Any]:
     """The training settings the profile resolves to (cold and warm rounds), so that a run folder made under
     an earlier profile is never resumed under a changed one."""
@@ -396,19 +273,32 @@ def _check_run_file(config: SimulationConfig) -> None:
         write_json_atomic(path, current)
 
 
-def _round0_from_cache(config: SimulationConfig, train: TrainConfig, labeled: list[str]) -> tuple[Path | None, Path]:
-    """(cached result JSON if done, checkpoint path to train into) for the shared round-0 model."""
-    evaluation = f"val={config.val_data}:{config.val_split}:{config.class_ids}"
-    key = config_key(train, labeled, config.data, extra=evaluation)
-    folder = Path(config.round0_cache or "") / key
-    folder.mkdir(parents=True, exist_ok=True)
-    done = folder / "round0.json"
-    return (done if done.exists() else None), folder / "checkpoint.pt"
+def _round0_workdir(config: SimulationConfig, train: TrainConfig, labeled: list[str]) -> Path | None:
+    """The shared round-0 folder: the round-0 model depends only on its training config and the initial ids,
+    so runs that differ only in strategy train it once (its checkpoint is found finished and reused)."""
+    if config.round0_cache is None:
+        return None
+    return Path(config.round0_cache) / config_key(train, labeled, config.data)
+
+
+def initial_ids(config: SimulationConfig, ds: _Datasets, count: int) -> list[str]:
+    """The first set to label: `random` (the papers' baseline) or `kcenter` (ml.start: representative images
+    chosen from pretrained encoder features, as a new project without labels would)."""
+    from ml.selection import select_random
+
+    if config.start == "random":
+        return sorted(select_random(ds.pool_ids, count, seed=round_seed(config.seed, 0, salt=1)))
+    from ml.start import representative_start
+
+    return sorted(representative_start(ds.pool, ds.pool_ids, count, method=config.start, seed=config.seed))
 
 
 def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress) -> list[dict[str, Any]]:
     """Run (or resume) every round; returns the round records."""
     from tqdm import tqdm
+
+    from ml.data import SubsetSource
+    from ml.selection import get_strategy
 
     config.out = Path(config.out)
     config.out.mkdir(parents=True, exist_ok=True)
@@ -418,12 +308,10 @@ def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress)
     budget = resolve_count(config.budget, len(ds.pool_ids))
     sizes = query_sizes(initial, budget, config.rounds)
     warm = WARM_START_DEFAULT[config.profile] if config.warm_start is None else config.warm_start
-    from ml.selection import get_strategy, select_random
-
     get_strategy(config.strategy)  # fail before training on an unknown name
-    labeled = sorted(select_random(ds.pool_ids, initial, seed=round_seed(config.seed, 0, salt=1)))
+    labeled = initial_ids(config, ds, initial)
     records: list[dict[str, Any]] = []
-    previous_checkpoint: Path | None = None
+    previous: Path | None = None
     total_rounds = config.rounds + 1
     rounds_bar = tqdm(range(total_rounds), desc=f"{config.method}/{config.strategy} s{config.seed}", position=0)
     for r in rounds_bar:
@@ -432,53 +320,32 @@ def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress)
             record = json.loads(path.read_text())
             records.append(record)
             labeled = sorted({*record["labeled_ids"], *record["queried_ids"]})
-            previous_checkpoint = Path(record["checkpoint"])
+            previous = Path(record.get("warm_start_source") or record["checkpoint"])
             progress((r + 1) / total_rounds, f"round {r} already done")
             continue
-        train = build_train_config(config, ds.num_classes, r, warm)
-        from ml.data import SubsetSource
-
-        labeled_source = SubsetSource(ds.pool, labeled)
-        unlabeled_source = ds.pool if config.method != "supervised" else None
-        init_from = previous_checkpoint if warm and r > 0 else None
-        cached, checkpoint_path = None, (config.checkpoint_dir or config.out) / f"round_{r:03d}" / "checkpoint.pt"
-        if r == 0 and config.round0_cache is not None:
-            cached, checkpoint_path = _round0_from_cache(config, train, labeled)
-        inner, close = tqdm_progress(f"round {r} train")
-        if cached is not None:
-            shared = json.loads(cached.read_text())
-            checkpoint, train_seconds, trainer_metrics = (
-                Path(shared["checkpoint"]),
-                float(shared["train_seconds"]),
-                shared["trainer_metrics"],
-            )
-            evaluation = shared["evaluation"]
-        else:
-            checkpoint, train_seconds, trainer_metrics = _train_round(
-                train, labeled_source, unlabeled_source, checkpoint_path, init_from, inner
-            )
-            eval_started = time.perf_counter()
-            evaluation = _evaluate(checkpoint, ds.val, config, ds.class_names, inner)
-            evaluation["eval_seconds"] = time.perf_counter() - eval_started
-            if r == 0 and config.round0_cache is not None:
-                write_json_atomic(
-                    checkpoint_path.parent / "round0.json",
-                    {
-                        "checkpoint": str(checkpoint),
-                        "train_seconds": train_seconds,
-                        "trainer_metrics": trainer_metrics,
-                        "evaluation": evaluation,
-                        "train_config": asdict(train),
-                        "labeled_ids": labeled,
-                    },
-                )
+        final = r == config.rounds
+        settings = round_settings(config, r, final)
+        init_from = previous if warm and r > 0 else None
+        shared = _round0_workdir(config, train_config(settings, ds.num_classes, False), labeled) if r == 0 else None
+        workdir = shared or (config.checkpoint_dir or config.out) / f"round_{r:03d}"
+        labeled_set = set(labeled)
+        inner, close = tqdm_progress(f"round {r}")
+        result = run_round(
+            settings,
+            labeled=SubsetSource(ds.pool, labeled),
+            pool=ds.pool,
+            unlabeled=[i for i in ds.pool_ids if i not in labeled_set],
+            val=ds.val,
+            num_classes=ds.num_classes,
+            workdir=workdir,
+            init_from=init_from,
+            class_names=ds.class_names,
+            rank=not final,
+            progress=inner,
+        )
         close()
-        queried: list[str] = []
-        score_info: dict[str, Any] = {"score_seconds": 0.0, "scored_count": 0}
-        if r < config.rounds:
-            inner, close = tqdm_progress(f"round {r} score")
-            queried, score_info = _score_and_select(config, checkpoint, ds, labeled, sizes[r], r, inner)
-            close()
+        queried = result.picks(sizes[r]) if not final else []
+        evaluation = result.evaluation or {}
         record = {
             "round": r,
             "labeled_count": len(labeled),
@@ -492,25 +359,32 @@ def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress)
             "class_ids": evaluation["class_ids"],
             "class_names": evaluation["class_names"],
             "val_images": evaluation["images"],
-            "train_seconds": train_seconds,
-            "eval_seconds": evaluation.get("eval_seconds"),
-            **score_info,
-            "round0_shared": cached is not None,
+            "train_seconds": result.seconds["train"] + result.seconds.get("student", 0.0),
+            "eval_seconds": result.seconds.get("evaluate"),
+            "score_seconds": result.seconds["score"],
+            "pseudo_label_seconds": result.seconds.get("pseudo_label"),
+            "seconds": result.seconds,
+            "scored_count": result.score_info.get("scored", 0),
+            "score_images_per_second": result.score_info.get("images_per_second"),
+            "picked_scores": {i: result.scores[i] for i in queried},
+            "round0_shared": shared is not None,
             "warm_start_from": str(init_from) if init_from else None,
-            "checkpoint": str(checkpoint),
+            "checkpoint": str(result.checkpoint),
+            "warm_start_source": str(result.warm_start_source),
+            "pseudo_labels": result.pseudo_info,
             "seed": config.seed,
             "method": config.method,
             "strategy": config.strategy,
             "config": config.to_json(),
-            "train_config": asdict(train),
-            "trainer_metrics": trainer_metrics,
+            "train_config": asdict(result.train_config),
+            "trainer_metrics": result.trainer_metrics,
         }
         write_json_atomic(path, record)
         records.append(record)
         rounds_bar.set_postfix_str(f"labeled {len(labeled)} mIoU {evaluation['miou']:.3f}")
         progress((r + 1) / total_rounds, f"round {r}: {len(labeled)} labeled, mIoU {evaluation['miou']:.4f}")
         labeled = sorted({*labeled, *queried})
-        previous_checkpoint = checkpoint
+        previous = result.warm_start_source
     rounds_bar.close()
     return records
 

@@ -8,7 +8,6 @@ so a resumed run continues with exactly the steps it would have taken.
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -17,15 +16,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from ml import checkpoint
 from ml.data import CachedSource, WeakAugDataset, label_pixel_counts
 from ml.interfaces import Cancelled, ProgressFn, SampleSource, TrainConfig, TrainResult
 from ml.losses import enet_class_weights
 from ml.metrics import evaluate_predictor
 from ml.network import autocast_context, resolve_device
 from ml.predict import ModelPredictor
+from ml.pseudo import PseudoLabelSource
 from ml.ssl.method import COMMON_OPTIONS, Method, MethodContext, StepBatch
 
-CHECKPOINT_FORMAT = "marslabel-train/1"
 # Config fields that may change between a run and its resumption.
 _RESUMABLE_DIFFERENCES = {"device", "eval_every", "amp"}
 _PROGRESS_INTERVAL_S = 0.5
@@ -56,13 +56,6 @@ def _check_resumable(saved: dict[str, Any], config: TrainConfig, path: Path) -> 
         )
 
 
-def _save_atomically(state: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
 def _poly_factor(step: int, total: int, power: float) -> float:
     return max(0.0, 1.0 - step / max(total, 1)) ** power
 
@@ -80,6 +73,7 @@ class Trainer:
         checkpoint_path: Path,
         progress: ProgressFn,
         resume: bool,
+        init_from: Path | None = None,
     ) -> None:
         self.config = config
         self.options = merged_options(config, method_cls)
@@ -90,6 +84,11 @@ class Trainer:
         cache = bool(self.options["cache_images"])
         self.labeled = CachedSource(labeled) if cache else labeled
         use_pool = unlabeled is not None and method_cls.uses_unlabeled and len(unlabeled.ids) > 0
+        if use_pool and method_cls.pool_labels and not isinstance(unlabeled, PseudoLabelSource):
+            # The pool source of a simulation is the oracle: a method that trains on pool labels must be
+            # given pseudo-labels explicitly, never whatever labels the pool happens to hold.
+            raise ValueError(f"method {config.method!r} needs its pool as a PseudoLabelSource")
+        self.pool_labels = use_pool and method_cls.pool_labels
         self.unlabeled = (CachedSource(unlabeled) if cache else unlabeled) if use_pool and unlabeled else None
         self.val = val
         self.device = resolve_device(config.device)
@@ -116,7 +115,9 @@ class Trainer:
             steps_per_epoch=max(1, math.ceil(len(driving.ids) / driving_batch)),
         )
         torch.manual_seed(config.seed)
-        self.method = method_cls(ctx, pretrained=saved is None)
+        self.method = method_cls(ctx, pretrained=saved is None and init_from is None)
+        if saved is None and init_from is not None:
+            self._init_weights(Path(init_from))
         self.optimizer = self._optimizer()
         self.step = 0
         self.history: list[dict[str, Any]] = []
@@ -128,12 +129,16 @@ class Trainer:
     # ----------------------------------------------------------------------------- set-up
 
     def _load_checkpoint(self) -> dict[str, Any] | None:
-        if not self.checkpoint_path.exists():
-            return None
-        state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{self.checkpoint_path} is not a marslabel training checkpoint")
-        return state
+        return checkpoint.load_if_exists(self.checkpoint_path)
+
+    def _init_weights(self, path: Path) -> None:
+        """Warm start: every network of this method takes the weights of the same-named network of a finished
+        run of the same method; the optimiser, schedule and class weights start afresh."""
+        weights = checkpoint.network_weights(path, method=self.config.method)
+        for name, net in self.method.modules().items():
+            if name not in weights:
+                raise checkpoint.CheckpointError(f"{path} has no network {name!r} to start {name} from")
+            net.load_state_dict(weights[name])
 
     def _optimizer(self) -> torch.optim.Optimizer:
         cfg, opts = self.config, self.options
@@ -184,7 +189,7 @@ class Trainer:
                 cfg.seed,
                 _UNLABELED_STREAM,
                 pad,
-                label_source=self.labeled,
+                label_source=None if self.pool_labels else self.labeled,
             )
         return labeled, unlabeled
 
@@ -192,7 +197,6 @@ class Trainer:
 
     def _state(self, finished: bool, metrics: dict[str, Any]) -> dict[str, Any]:
         return {
-            "format": CHECKPOINT_FORMAT,
             "method": self.config.method,
             "config": _config_dict(self.config),
             "options": self.options,
@@ -311,7 +315,7 @@ class Trainer:
                 ):
                     self.history.append({"step": self.step, "eval": self._validate(fraction, fraction)})
                 if self.step % every == 0 and self.step < cfg.steps:
-                    _save_atomically(self._state(False, {}), self.checkpoint_path)
+                    checkpoint.save(self._state(False, {}), self.checkpoint_path)
                 self._report(
                     fraction, f"step {self.step}/{cfg.steps} loss {record['loss']:.4f}", force=self.step == cfg.steps
                 )
@@ -320,11 +324,11 @@ class Trainer:
                 self.history.append({"step": self.step, "eval": metrics})
         except Cancelled:
             # Keep the work done so far: a later run with resume=True continues from here.
-            _save_atomically(self._state(False, {}), self.checkpoint_path)
+            checkpoint.save(self._state(False, {}), self.checkpoint_path)
             raise
 
         metrics["images_per_second"] = self._images_per_second()
-        _save_atomically(self._state(True, metrics), self.checkpoint_path)
+        checkpoint.save(self._state(True, metrics), self.checkpoint_path)
         self.progress(1.0, f"done: {self.step} steps" + (f", mIoU {metrics['miou']:.4f}" if "miou" in metrics else ""))
         return TrainResult(
             self.checkpoint_path, metrics, time.perf_counter() - started, self._images_per_second(), self.history

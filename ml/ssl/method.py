@@ -60,6 +60,8 @@ class Method(ABC):
     name: ClassVar[str]
     options: ClassVar[dict[str, Any]] = {}  # method-specific options and defaults
     uses_unlabeled: ClassVar[bool] = False
+    # True: the pool batch carries the pool source's own labels (pseudo-labels; see ml.pseudo), not ground truth.
+    pool_labels: ClassVar[bool] = False
 
     def __init__(self, ctx: MethodContext, pretrained: bool) -> None:
         self.ctx = ctx

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
+from ml.losses import enet_class_weights
 from ml.scoring import (
     ScoreOptions,
     aggregate,
-    enet_class_weights,
     get_scorer,
     minmax,
     pixel_bald,
@@ -132,12 +132,6 @@ def test_rare_class_weights_favour_uncertainty_on_rare_predictions() -> None:
     assert rare[1] > rare[0]
     with pytest.raises(ValueError, match="class_weights"):
         score_arrays("ueq+rare-class", [batch])
-
-
-def test_enet_weights_mean_one_and_rare_heavier() -> None:
-    w = enet_class_weights([900, 90, 9, 1])
-    assert w.mean() == pytest.approx(1.0)
-    assert list(np.argsort(w)) == [0, 1, 2, 3]
 
 
 def test_topk_aggregation_prefers_a_small_very_uncertain_patch() -> None:

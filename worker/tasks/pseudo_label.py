@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image as PILImage
 from sqlalchemy import select
 
-from ml.interfaces import IGNORE_INDEX
+from ml.pseudo import pseudo_label
 from ml.sam.models import sha256_of
 from server.db import session_scope
 from server.models import Image, ImageStatus, MaskSource, MaskVersion, ModelVersion
@@ -27,16 +27,6 @@ from worker.context import JobContext
 from worker.project_data import ProjectSource
 
 CHUNK = 32  # images per commit
-
-
-def pseudo_label(probs: np.ndarray, threshold: float) -> tuple[np.ndarray, float]:
-    """C×H×W probabilities → (H×W uint8 class ids with 255 where the top probability < threshold, mean top
-    probability over the image)."""
-    top = probs.max(axis=0)
-    label = probs.argmax(axis=0).astype(np.uint8)
-    if threshold > 0:
-        label[top < threshold] = IGNORE_INDEX
-    return label, float(top.mean())
 
 
 def _png(label: np.ndarray) -> bytes:

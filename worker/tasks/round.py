@@ -9,72 +9,61 @@ returns it instead of training again.
 
 from __future__ import annotations
 
-import math
 import os
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from sqlalchemy import delete, insert, select
 
-from ml.interfaces import Cancelled, ProgressFn
-from ml.profiles import profile_train_config
+from ml.al_round import RoundSettings, SelfTrainingSettings
+from ml.al_round import run_round as run_al_round
+from ml.interfaces import Cancelled
+from ml.profiles import WARM_START_DEFAULT
 from ml.sam.models import sha256_of
 from server.db import session_scope
 from server.models import ModelVersion, Project, Round, Score
 from worker.context import JobContext
-from worker.project_data import ProjectSource, ProjectSplit, project_split
-
-TRAIN_SHARE, SCORE_SHARE = 0.8, 0.18  # of the job's progress; the rest is ranking and storing
+from worker.project_data import ProjectSource, project_split
 
 
-def _span(progress: ProgressFn, low: float, high: float, phase: str) -> ProgressFn:
-    def report(fraction: float, message: str) -> None:
-        progress(low + (high - low) * fraction, f"{phase}: {message}")
-
-    return report
-
-
-def ranking(scores: dict[str, float]) -> list[tuple[int, float, int]]:
-    """(image id, score, rank) with rank 1 = label first: highest score first, NaN last, ties by image id."""
-
-    def key(item: tuple[str, float]) -> tuple[float, int]:
-        value = item[1]
-        return (math.inf if math.isnan(value) else -value, int(item[0]))
-
-    ordered = sorted(scores.items(), key=key)
-    return [(int(i), float(s), rank) for rank, (i, s) in enumerate(ordered, start=1)]
-
-
-def _score(
-    ctx: JobContext, params: dict[str, Any], checkpoint: Path, split: ProjectSplit, progress: ProgressFn, seed: int
-) -> tuple[dict[str, float], dict[str, Any]]:
-    from ml.selection import get_strategy
-
-    strategy = get_strategy(params["strategy"])
-    if not split.unlabeled:
-        return {}, {"scored": 0, "seconds": 0.0}
-    if strategy.scorer is None:  # random: a seeded shuffle of the pool, as scores
-        values = np.random.default_rng(seed).random(len(split.unlabeled))
-        return {str(i): float(v) for i, v in zip(split.unlabeled, values, strict=True)}, {
-            "scored": len(split.unlabeled),
-            "seconds": 0.0,
-        }
-    from ml.predict import load_predictor
-    from ml.scoring import score_pool_detailed
-
-    predictor = load_predictor(checkpoint, device="auto", batch_size=int(params.get("score_batch_size", 8)))
-    source = ProjectSource(ctx.settings.resolved_database_url, split.unlabeled, with_labels=False)
-    result = score_pool_detailed(
-        predictor, source, strategy.scorer, batch_size=int(params.get("score_batch_size", 8)), progress=progress
+def round_settings(params: dict[str, Any], index: int) -> RoundSettings:
+    """The round's ml settings from its stored request parameters (server/round_schemas.RoundCreate)."""
+    st = params.get("self_training")
+    return RoundSettings(
+        method=params["method"],
+        strategy=params["strategy"],
+        profile=params.get("profile", "cpu"),
+        seed=int(params.get("seed", 0)),
+        index=index,
+        steps=params.get("steps"),
+        crop_size=params.get("crop_size"),
+        encoder=params.get("encoder"),
+        score_batch_size=int(params.get("score_batch_size", 8)),
+        self_training=SelfTrainingSettings(threshold=float(st.get("threshold", 0.9)), steps=st.get("steps"))
+        if st
+        else None,
     )
-    return result.scores, {
-        "scored": len(result.scores),
-        "seconds": result.seconds,
-        "images_per_second": result.images_per_second,
-    }
+
+
+def _warm_start_from(url: str, project_id: int, settings: RoundSettings, params: dict[str, Any]) -> Path | None:
+    """The project's latest model of the same method (and encoder), when the round warm-starts."""
+    warm = params.get("warm_start")
+    if not (WARM_START_DEFAULT[settings.profile] if warm is None else warm):
+        return None
+    with session_scope(url) as session:
+        versions = session.scalars(
+            select(ModelVersion)
+            .where(ModelVersion.project_id == project_id, ModelVersion.method == settings.method)
+            .order_by(ModelVersion.id.desc())
+        ).all()
+        for version in versions:
+            same_encoder = version.config.get("encoder") == (settings.encoder or version.config.get("encoder"))
+            if same_encoder and Path(version.artifact_path).is_file():
+                return Path(version.artifact_path)
+    return None
 
 
 def run_round(ctx: JobContext) -> dict[str, Any]:
@@ -92,67 +81,51 @@ def run_round(ctx: JobContext) -> dict[str, Any]:
         project_id, index, params = project.id, row.index, dict(row.params)
         classes = [{"id": c["id"], "name": c["name"]} for c in project.classes]
 
-    seed = int(params.get("seed", 0))
-    split = project_split(url, project_id, seed)
+    settings = round_settings(params, index)
+    split = project_split(url, project_id, settings.seed)
     if not split.labeled:
         raise RuntimeError(f"project {project_id} has no human-labelled pool image to train on")
-    config = profile_train_config(
-        params["method"],
-        params.get("profile", "cpu"),
-        len(classes),
-        seed=seed,
-        steps=params.get("steps"),
-        crop_size=params.get("crop_size"),
-        decoder_dropout=params["strategy"] == "bald",
-        encoder=params.get("encoder"),
-    )
-    training_dir = ctx.settings.artifacts_dir / "training"
-    checkpoint = training_dir / f"job-{ctx.job_id}.pt"
-    ctx.result = {"round_id": round_id, "phase": "training", "labeled": len(split.labeled)}
-    ctx.progress(0.0, f"training {config.method} on {len(split.labeled)} labelled + {len(split.unlabeled)} pool images")
+    init_from = _warm_start_from(url, project_id, settings, params)
+    workdir = ctx.settings.artifacts_dir / "training" / f"job-{ctx.job_id}"
+    ctx.result = {"round_id": round_id, "labeled": len(split.labeled), "warm_start": init_from is not None}
+    ctx.progress(0.0, f"round: {settings.method} on {len(split.labeled)} labelled + {len(split.unlabeled)} pool images")
     try:
-        from ml.ssl import train
-
-        started = time.perf_counter()
-        result = train(
-            config,
-            ProjectSource(url, split.labeled, with_labels=True),
-            ProjectSource(url, split.unlabeled, with_labels=False),
-            ProjectSource(url, split.val, with_labels=True) if split.val else None,
-            checkpoint_path=checkpoint,
-            progress=_span(ctx.progress, 0.0, TRAIN_SHARE, "training"),
-            resume=True,
+        result = run_al_round(
+            settings,
+            labeled=ProjectSource(url, split.labeled, with_labels=True),
+            pool=ProjectSource(url, split.unlabeled, with_labels=False),
+            unlabeled=[str(i) for i in split.unlabeled],
+            val=ProjectSource(url, split.val, with_labels=True) if split.val else None,
+            num_classes=len(classes),
+            workdir=workdir,
+            init_from=init_from,
+            class_names={c["id"]: c["name"] for c in classes},
+            progress=ctx.progress,
         )
-        train_seconds = time.perf_counter() - started
-        ctx.result["phase"] = "scoring"
-        scores, scoring = _score(
-            ctx,
-            params,
-            checkpoint,
-            split,
-            _span(ctx.progress, TRAIN_SHARE, TRAIN_SHARE + SCORE_SHARE, "scoring"),
-            seed * 1_009 + index,
-        )
-        ctx.progress(TRAIN_SHARE + SCORE_SHARE, f"ranking {len(scores)} pool images")
         started = time.perf_counter()
-        ranked = ranking(scores)
+        ranked = result.ranked()
         rank_seconds = time.perf_counter() - started
     except (Cancelled, Exception):
-        checkpoint.unlink(missing_ok=True)
+        shutil.rmtree(workdir, ignore_errors=True)
         raise
 
     names = {c["id"]: c["name"] for c in classes}
-    per_class = {int(k): v for k, v in (result.metrics.get("per_class_iou") or {}).items()}
+    evaluation = result.evaluation or {}
+    per_class = {int(k): v for k, v in (evaluation.get("per_class_iou") or {}).items()}
     metrics = {
-        "miou": result.metrics.get("miou"),
+        "miou": evaluation.get("miou"),
         "per_class_iou": {str(k): v for k, v in per_class.items()},
         "per_class_iou_by_name": {names.get(k, str(k)): v for k, v in per_class.items()},
         "validation": {"source": split.val_source, "images": len(split.val), "image_ids": split.val},
-        "train_seconds": train_seconds,
-        "train_images_per_second": result.images_per_second,
-        "score": scoring,
+        "train_seconds": result.seconds["train"] + result.seconds.get("student", 0.0),
+        "seconds": result.seconds,
+        "score": result.score_info,
+        "pseudo_labels": result.pseudo_info,
+        "warm_start_from": str(init_from) if init_from else None,
         "rank_seconds": rank_seconds,
     }
+    checkpoint = result.checkpoint
+    config = asdict(result.model_config)
     models_dir = ctx.settings.artifacts_dir / "models" / f"project-{project_id}"
     models_dir.mkdir(parents=True, exist_ok=True)
     digest = sha256_of(checkpoint)
@@ -162,8 +135,8 @@ def run_round(ctx: JobContext) -> dict[str, Any]:
         version = ModelVersion(
             project_id=project_id,
             round_id=round_id,
-            method=config.method,
-            config={**asdict(config), "profile": params.get("profile", "cpu"), "strategy": params["strategy"]},
+            method=config["method"],
+            config={**config, "profile": settings.profile, "strategy": settings.strategy},
             metrics=metrics,
             labeled_count=len(split.labeled),
             artifact_path=str(artifact.resolve()),
@@ -173,7 +146,8 @@ def run_round(ctx: JobContext) -> dict[str, Any]:
         session.execute(delete(Score).where(Score.round_id == round_id))
         if ranked:
             session.execute(
-                insert(Score), [{"round_id": round_id, "image_id": i, "score": s, "rank": r} for i, s, r in ranked]
+                insert(Score),
+                [{"round_id": round_id, "image_id": int(i), "score": s, "rank": r} for i, s, r in ranked],
             )
         row = session.get(Round, round_id)
         assert row is not None
@@ -182,6 +156,7 @@ def run_round(ctx: JobContext) -> dict[str, Any]:
         # Moved in before the commit: a failed commit leaves an unreferenced file, never a row without one.
         os.replace(checkpoint, artifact)
         model_version_id = version.id
+    shutil.rmtree(workdir, ignore_errors=True)
     store_seconds = time.perf_counter() - started
     return {
         "round_id": round_id,
@@ -190,10 +165,5 @@ def run_round(ctx: JobContext) -> dict[str, Any]:
         "labeled": len(split.labeled),
         "validation": {"source": split.val_source, "images": len(split.val)},
         "scored": len(ranked),
-        "seconds": {
-            "train": train_seconds,
-            "score": scoring["seconds"],
-            "rank": rank_seconds,
-            "store": store_seconds,
-        },
+        "seconds": {**result.seconds, "rank": rank_seconds, "store": store_seconds},
     }

@@ -1,0 +1,345 @@
+"""One active-learning round: train → (self-train) → evaluate → score the unlabelled pool → rank.
+
+The only round there is: `marslabel simulate` (ml.simulate) calls it with a folder dataset whose labels are the
+oracle, and the service's `round` job (worker/tasks/round.py) with the project's database; neither has a
+training, scoring or ranking loop of its own. Everything a round writes goes under its `workdir`:
+
+    workdir/train.pt     the method's model (resumable while training)
+    workdir/pseudo/      the teacher's pseudo-labels of the pool (self-training only; resumable)
+    workdir/student.pt   the self-trained student, which is then the round's model
+
+A rerun with the same workdir resumes: finished checkpoints are returned as they are.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ml.interfaces import ProgressFn, SampleSource, TrainConfig, no_progress
+from ml.profiles import profile_self_training, profile_train_config, profile_value
+
+
+@dataclass
+class SelfTrainingSettings:
+    """The final model's self-training: the round's model is the teacher of a student trained on the human
+    labels plus the teacher's pseudo-labels of the pool (pixels under `threshold` confidence ignored)."""
+
+    threshold: float = 0.9
+    steps: int | None = None  # None: the profile's
+    crop_size: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RoundSettings:
+    method: str = "cps-mars"
+    strategy: str = "ueq"
+    profile: str = "cpu"
+    seed: int = 0
+    index: int = 0  # the round's number in its project or run; seeds `random` and the training
+    steps: int | None = None  # None: the profile's (the warm fraction of it when warm-started)
+    warm_steps: int | None = None
+    crop_size: int | None = None
+    encoder: str | None = None
+    device: str = "auto"
+    train_options: dict[str, Any] = field(default_factory=dict)
+    score_size: int | None = -1  # side the pool is resized to for scoring; None = native; -1 = the profile's
+    score_batch_size: int = 8
+    candidates: int | None = None  # score a seeded random subset of this many unlabelled images; None = all
+    top_k_percent: float | None = None
+    exclude_class: int | None = None
+    class_ids: tuple[int, ...] | None = None  # classes of the val mIoU; None = those present in the val labels
+    self_training: SelfTrainingSettings | None = None
+
+
+@dataclass
+class RoundResult:
+    checkpoint: Path  # the round's model: the student when self-training, else the trained model
+    teacher_checkpoint: Path | None
+    train_config: TrainConfig  # the method's training run
+    model_config: TrainConfig  # the run that made `checkpoint`: the student's when self-training
+    trainer_metrics: dict[str, Any]
+    evaluation: dict[str, Any] | None  # None without a validation source
+    scores: dict[str, float]  # every scored unlabelled image
+    seconds: dict[str, float]
+    score_info: dict[str, Any]
+    pseudo_info: dict[str, Any] | None = None
+
+    @property
+    def warm_start_source(self) -> Path:
+        """What the next round of the same method starts from: the method's model, never the student."""
+        return self.teacher_checkpoint or self.checkpoint
+
+    def ranked(self) -> list[tuple[str, float, int]]:
+        return ranking(self.scores)
+
+    def picks(self, size: int) -> list[str]:
+        return [i for i, _, _ in self.ranked()[:size]]
+
+
+def _id_key(sample_id: str) -> tuple[int, int | str]:
+    return (0, int(sample_id)) if sample_id.isdigit() else (1, sample_id)
+
+
+def ranking(scores: Mapping[str, float]) -> list[tuple[str, float, int]]:
+    """(id, score, rank) with rank 1 = label first: highest score first, NaN last, ties by id (numeric ids in
+    numeric order)."""
+
+    def key(item: tuple[str, float]) -> tuple[float, tuple[int, int | str]]:
+        value = float(item[1])
+        return (math.inf if math.isnan(value) else -value, _id_key(item[0]))
+
+    ordered = sorted(scores.items(), key=key)
+    return [(i, float(s), rank) for rank, (i, s) in enumerate(ordered, start=1)]
+
+
+def round_seed(seed: int, round_index: int, salt: int = 0) -> int:
+    return seed * 100_003 + round_index * 1_009 + salt
+
+
+def train_config(settings: RoundSettings, num_classes: int, warm: bool) -> TrainConfig:
+    return profile_train_config(
+        settings.method,
+        settings.profile,
+        num_classes,
+        seed=settings.seed,
+        steps=settings.steps,
+        crop_size=settings.crop_size,
+        warm=warm,
+        warm_steps=settings.warm_steps,
+        decoder_dropout=settings.strategy == "bald",
+        device=settings.device,
+        encoder=settings.encoder,
+        options=settings.train_options,
+    )
+
+
+def student_config(settings: RoundSettings, num_classes: int) -> TrainConfig:
+    assert settings.self_training is not None
+    st = settings.self_training
+    return profile_self_training(
+        settings.profile,
+        num_classes,
+        seed=settings.seed,
+        steps=st.steps,
+        crop_size=st.crop_size,
+        device=settings.device,
+        encoder=settings.encoder,
+        options=st.options,
+    )
+
+
+def _span(progress: ProgressFn, low: float, high: float, phase: str) -> ProgressFn:
+    def report(fraction: float, message: str) -> None:
+        progress(low + (high - low) * fraction, f"{phase}: {message}")
+
+    return report
+
+
+def _train(
+    config: TrainConfig,
+    labeled: SampleSource,
+    unlabeled: SampleSource | None,
+    path: Path,
+    init_from: Path | None,
+    progress: ProgressFn,
+) -> tuple[Path, float, dict[str, Any]]:
+    from ml import ssl
+
+    result = ssl.train(
+        config, labeled, unlabeled, None, checkpoint_path=path, progress=progress, resume=True, init_from=init_from
+    )
+    # The steps' own time, summed over every attempt (a resumed or already finished run included).
+    seconds = sum(float(r.get("seconds", 0.0)) for r in result.history if "loss" in r)
+    return Path(result.checkpoint), seconds, dict(result.metrics)
+
+
+def evaluate(
+    checkpoint: Path,
+    val: SampleSource,
+    *,
+    class_ids: Sequence[int] | None = None,
+    class_names: Mapping[int, str] | None = None,
+    device: str = "auto",
+    batch_size: int = 8,
+    progress: ProgressFn = no_progress,
+) -> dict[str, Any]:
+    """Dataset-level IoU of a checkpoint on a labelled source; `miou_without_rock` where a class is named rock."""
+    from ml.metrics import evaluate_predictor, miou_from_confusion
+    from ml.predict import load_predictor
+
+    predictor = load_predictor(checkpoint, device=device, batch_size=batch_size)
+    result = evaluate_predictor(predictor, val, batch_size=batch_size, class_ids=class_ids, progress=progress)
+    cm = np.asarray(result["confusion"])
+    used = list(class_ids) if class_ids is not None else [int(c) for c in np.flatnonzero(cm.sum(axis=1) > 0)]
+    names = dict(class_names or {})
+    rock = [c for c in used if names.get(c) == "rock"]
+    if rock and len(used) > 1:
+        result["miou_without_rock"] = miou_from_confusion(cm, [c for c in used if c not in rock])[0]
+    result["class_ids"] = used
+    result["per_class_iou"] = {str(k): v for k, v in result["per_class_iou"].items()}
+    result["class_names"] = {str(k): names.get(k, str(k)) for k in used}
+    return result
+
+
+def score(
+    settings: RoundSettings,
+    checkpoint: Path,
+    pool: SampleSource,
+    unlabeled: Sequence[str],
+    labeled: SampleSource,
+    num_classes: int,
+    progress: ProgressFn = no_progress,
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Scores of the unlabelled images (higher = label first) under the round's strategy."""
+    from ml.selection import get_strategy
+
+    spec = get_strategy(settings.strategy)
+    candidates = sorted(unlabeled, key=_id_key)
+    if settings.candidates is not None and settings.candidates < len(candidates):
+        rng = np.random.default_rng(round_seed(settings.seed, settings.index, salt=13))
+        candidates = sorted(
+            (candidates[i] for i in rng.choice(len(candidates), settings.candidates, False)), key=_id_key
+        )
+    if not candidates:
+        return {}, {"scored": 0, "seconds": 0.0}
+    if spec.scorer is None:  # random: a seeded shuffle, as scores
+        values = np.random.default_rng(round_seed(settings.seed, settings.index, salt=7)).random(len(candidates))
+        return dict(zip(candidates, map(float, values), strict=True)), {"scored": len(candidates), "seconds": 0.0}
+    from ml.data import label_pixel_counts
+    from ml.losses import enet_class_weights
+    from ml.predict import load_predictor
+    from ml.scoring import ScoreOptions, get_scorer, score_pool_detailed
+
+    weights = None
+    if get_scorer(spec.scorer).rare_class:
+        weights = tuple(float(w) for w in enet_class_weights(label_pixel_counts(labeled, num_classes)))
+    options = ScoreOptions(
+        top_k_percent=settings.top_k_percent, exclude_class=settings.exclude_class, class_weights=weights
+    )
+    size = profile_value(settings.profile, "score_size") if settings.score_size == -1 else settings.score_size
+    predictor = load_predictor(checkpoint, device=settings.device, batch_size=settings.score_batch_size)
+    result = score_pool_detailed(
+        predictor,
+        pool,
+        spec.scorer,
+        ids=candidates,
+        batch_size=settings.score_batch_size,
+        progress=progress,
+        options=options,
+        image_size=size,
+    )
+    return result.scores, {
+        "scored": len(result.scores),
+        "seconds": result.seconds,
+        "images_per_second": result.images_per_second,
+        "score_size": size,
+    }
+
+
+def run_round(
+    settings: RoundSettings,
+    *,
+    labeled: SampleSource,
+    pool: SampleSource,
+    unlabeled: Sequence[str],
+    val: SampleSource | None,
+    num_classes: int,
+    workdir: Path,
+    init_from: Path | None = None,
+    class_names: Mapping[int, str] | None = None,
+    rank: bool = True,
+    progress: ProgressFn = no_progress,
+) -> RoundResult:
+    """One round. `labeled`: the human-labelled images with their labels; `pool`: images (its labels, if any, are
+    never read); `unlabeled`: the pool ids to score (and to pseudo-label); `init_from`: the previous round's model
+    to warm-start from. `rank=False` skips scoring (a run's last round)."""
+    from ml.data import SubsetSource
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    st = settings.self_training
+    shares = (0.45, 0.05, 0.35, 0.07) if st else (0.85, 0.0, 0.0, 0.07)  # train, pseudo, student, evaluate
+    seconds: dict[str, float] = {}
+    config = train_config(settings, num_classes, warm=init_from is not None)
+    low = 0.0
+    model, seconds["train"], trainer_metrics = _train(
+        config,
+        labeled,
+        SubsetSource(pool, list(unlabeled)) if config.method != "supervised" else None,
+        workdir / "train.pt",
+        init_from,
+        _span(progress, low, low + shares[0], "training"),
+    )
+    low += shares[0]
+    teacher, pseudo_info, final_config = None, None, config
+    if st is not None:
+        from ml.predict import load_predictor
+        from ml.pseudo import PseudoLabelSource, write_pseudo_labels
+
+        teacher = model
+        started = time.perf_counter()
+        predictor = load_predictor(teacher, device=settings.device, batch_size=settings.score_batch_size)
+        stats = write_pseudo_labels(
+            predictor,
+            pool,
+            list(unlabeled),
+            workdir / "pseudo",
+            st.threshold,
+            settings.score_batch_size,
+            _span(progress, low, low + shares[1], "pseudo-labelling"),
+        )
+        seconds["pseudo_label"] = time.perf_counter() - started
+        pseudo_info = {"threshold": st.threshold, "images": len(unlabeled), "kept_fraction_new": stats.kept_fraction}
+        low += shares[1]
+        pseudo_pool = PseudoLabelSource(SubsetSource(pool, list(unlabeled)), workdir / "pseudo", labeled)
+        student = final_config = student_config(settings, num_classes)
+        model, seconds["student"], trainer_metrics["student"] = _train(
+            student,
+            labeled,
+            pseudo_pool,
+            workdir / "student.pt",
+            None,
+            _span(progress, low, low + shares[2], "student"),
+        )
+        low += shares[2]
+    evaluation = None
+    if val is not None and len(val.ids) > 0:
+        started = time.perf_counter()
+        evaluation = evaluate(
+            model,
+            val,
+            class_ids=settings.class_ids,
+            class_names=class_names,
+            device=settings.device,
+            progress=_span(progress, low, low + shares[3], "evaluating"),
+        )
+        seconds["evaluate"] = time.perf_counter() - started
+    low += shares[3]
+    scores: dict[str, float] = {}
+    score_info: dict[str, Any] = {"scored": 0, "seconds": 0.0}
+    if rank:
+        scores, score_info = score(
+            settings, model, pool, unlabeled, labeled, num_classes, _span(progress, low, 1.0, "scoring")
+        )
+    seconds["score"] = float(score_info.get("seconds", 0.0))
+    progress(1.0, "round done")
+    return RoundResult(
+        checkpoint=model,
+        teacher_checkpoint=teacher,
+        train_config=config,
+        model_config=final_config,
+        trainer_metrics=trainer_metrics,
+        evaluation=evaluation,
+        scores=scores,
+        seconds=seconds,
+        score_info=score_info,
+        pseudo_info=pseudo_info,
+    )

@@ -1,0 +1,73 @@
+"""Self-training (ST++-style, METHODS §5 reconstruction): a student learns from the human labels and from a
+teacher's confidence-sparsified pseudo-labels of the pool, given to it as a ml.pseudo.PseudoLabelSource.
+
+Each step takes a labelled batch and a pseudo-labelled pool batch. The pool batch is strongly perturbed by
+CutMix inside the batch (images and their pseudo-labels mixed with the same boxes), the perturbation that makes
+a student more than a copy of its teacher. Pixels the teacher was unsure of carry 255 and add nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from ml.network import prepare_for_device
+from ml.ssl.method import Method, MethodContext, StepBatch, new_network
+from ml.ssl.strong_aug import boxes_to_mask, cutmix_boxes
+
+
+class SelfTraining(Method):
+    name = "self-training"
+    uses_unlabeled = True
+    pool_labels = True
+    options: ClassVar[dict[str, Any]] = {
+        "sup_loss": "wce+dice",  # on human labels
+        "pseudo_loss": "wce+dice",  # on pseudo-labels
+        "pseudo_weight": 1.0,
+        "cutmix": True,
+        "cutmix_boxes": 3,
+        "cutmix_area": (0.25, 0.5),
+    }
+
+    def __init__(self, ctx: MethodContext, pretrained: bool) -> None:
+        super().__init__(ctx, pretrained)
+        self.net = prepare_for_device(new_network(ctx, pretrained), ctx.device, ctx.options["channels_last"])
+
+    def modules(self) -> dict[str, Any]:
+        return {"model": self.net}
+
+    def trainable(self) -> list[Any]:
+        return [self.net]
+
+    @property
+    def predict_with(self) -> list[str]:
+        return ["model"]
+
+    def _mixed_pool(self, batch: StepBatch, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        assert batch.unlabeled is not None
+        u, opts, ignore = batch.unlabeled, self.ctx.options, self.ctx.config.ignore_index
+        target = torch.where(u.valid, u.label, torch.full_like(u.label, ignore))
+        b, _, h, w = u.image.shape
+        if not opts["cutmix"] or b < 2:
+            return u.image, target
+        boxes = cutmix_boxes(b, h, w, rng, int(opts["cutmix_boxes"]), tuple(opts["cutmix_area"]))
+        box = boxes_to_mask(boxes, h, w).to(u.image.device)
+        partner = torch.roll(torch.arange(b, device=u.image.device), 1)
+        image = torch.where(box.unsqueeze(1), u.image[partner], u.image)
+        return image, torch.where(box, target[partner], target)
+
+    def loss(self, batch: StepBatch, step: int, rng: np.random.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+        opts = self.ctx.options
+        lab = batch.labeled
+        if batch.unlabeled is None:
+            sup = self.supervised(self.net(lab.image), lab.label, opts["sup_loss"])
+            return sup, {"sup": float(sup.detach())}
+        image_u, target_u = self._mixed_pool(batch, rng)
+        n_l = lab.image.shape[0]
+        logits = self.net(torch.cat([lab.image, image_u]))
+        sup = self.supervised(logits[:n_l], lab.label, opts["sup_loss"])
+        pseudo = self.supervised(logits[n_l:], target_u, opts["pseudo_loss"])
+        total = sup + float(opts["pseudo_weight"]) * self.unsup_ramp(step) * pseudo
+        return total, {"sup": float(sup.detach()), "pseudo": float(pseudo.detach())}

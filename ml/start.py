@@ -1,0 +1,107 @@
+"""The first images of a project without labels: representative ones instead of random ones.
+
+Pool images are embedded with the ImageNet-pretrained encoder (global average of its deepest features, at a
+small side) and a set is chosen over those features: `kmeans` (the image nearest each of k centroids, k-means++
+start: typical images of every kind of scene) or `kcenter` (greedy k-centre: the pool's farthest-apart images).
+Deterministic for a seed. The papers' protocol, a random start, stays the baseline (ml.selection.select_random).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ml.interfaces import ProgressFn, SampleSource, no_progress
+
+START_METHODS = ("random", "kmeans", "kcenter")
+
+
+def encoder_features(
+    source: SampleSource,
+    ids: Sequence[str],
+    *,
+    encoder: str = "lite0",
+    side: int = 128,
+    batch_size: int = 32,
+    progress: ProgressFn = no_progress,
+) -> np.ndarray:
+    """N×D L2-normalised features of `ids` from the pretrained encoder's deepest stage."""
+    import torch
+    from PIL import Image
+
+    from ml.network import build_model
+
+    net = build_model(encoder, num_classes=2, pretrained=True).eval()
+    out: list[np.ndarray] = []
+    with torch.inference_mode():
+        for start in range(0, len(ids), batch_size):
+            chunk = [
+                np.asarray(Image.fromarray(source.load_image(i)).resize((side, side), Image.Resampling.BILINEAR))
+                for i in ids[start : start + batch_size]
+            ]
+            x = torch.from_numpy(np.stack(chunk)).permute(0, 3, 1, 2).float()
+            deepest = net.model.encoder((x - net.mean) / net.std)[-1]
+            out.append(deepest.mean(dim=(2, 3)).numpy())
+            progress(min(1.0, (start + len(chunk)) / len(ids)), f"embedded {start + len(chunk)}/{len(ids)}")
+    features = np.concatenate(out).astype(np.float64)
+    return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+
+
+def kcenter(features: np.ndarray, k: int, seed: int) -> list[int]:
+    """Greedy k-centre: start at the point nearest the mean (then a seeded tie-free order), add the farthest."""
+    n = len(features)
+    first = int(np.argmin(np.linalg.norm(features - features.mean(axis=0), axis=1)))
+    chosen = [first]
+    dist = np.linalg.norm(features - features[first], axis=1)
+    while len(chosen) < min(k, n):
+        nxt = int(np.argmax(dist))
+        chosen.append(nxt)
+        dist = np.minimum(dist, np.linalg.norm(features - features[nxt], axis=1))
+    return chosen
+
+
+def kmeans_medoids(features: np.ndarray, k: int, seed: int, iterations: int = 50) -> list[int]:
+    """k-means (k-means++ start, Lloyd iterations), then for each centroid the nearest not-yet-chosen point."""
+    rng = np.random.default_rng(seed)
+    n = len(features)
+    k = min(k, n)
+    centres = [features[int(rng.integers(n))]]
+    d2 = ((features - centres[0]) ** 2).sum(axis=1)
+    for _ in range(1, k):
+        probs = d2 / d2.sum() if d2.sum() > 0 else np.full(n, 1.0 / n)
+        centres.append(features[int(rng.choice(n, p=probs))])
+        d2 = np.minimum(d2, ((features - centres[-1]) ** 2).sum(axis=1))
+    c = np.stack(centres)
+    for _ in range(iterations):
+        assign = ((features[:, None, :] - c[None]) ** 2).sum(axis=2).argmin(axis=1)
+        moved = np.stack([features[assign == j].mean(axis=0) if (assign == j).any() else c[j] for j in range(k)])
+        if np.allclose(moved, c):
+            break
+        c = moved
+    chosen: list[int] = []
+    for j in range(k):
+        order = np.argsort(((features - c[j]) ** 2).sum(axis=1))
+        chosen.append(next(int(i) for i in order if int(i) not in chosen))
+    return chosen
+
+
+def representative_start(
+    source: SampleSource,
+    ids: Sequence[str],
+    count: int,
+    *,
+    method: str = "kmeans",
+    seed: int = 0,
+    encoder: str = "lite0",
+    progress: ProgressFn = no_progress,
+) -> list[str]:
+    """`count` representative ids of `ids` (see the module docstring)."""
+    if method not in ("kmeans", "kcenter"):
+        raise ValueError(f"unknown start {method!r}; choose one of {START_METHODS}")
+    ids = list(ids)
+    if count >= len(ids):
+        return ids
+    features = encoder_features(source, ids, encoder=encoder, progress=progress)
+    picks = kmeans_medoids(features, count, seed) if method == "kmeans" else kcenter(features, count, seed)
+    return [ids[i] for i in picks]
