@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 
 from server.docs_page import add_offline_docs
+from server.errors import add_error_handlers, document_errors
 from server.frontend import FRONTEND_URL, add_frontend
 from server.middleware import BodySizeLimitMiddleware, CrossOriginIsolationMiddleware
 from server.routers import ALL_ROUTERS
 from server.schema import check_schema
 from server.settings import Settings, get_settings
-from server.store.errors import StoreError
 
 API_PREFIX = "/api/v1"
 
@@ -43,33 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The web app is the front page; the API's documentation stays at /docs (server.docs_page.DOCS_URL).
         return RedirectResponse(f"{FRONTEND_URL}/")
 
-    app.add_exception_handler(StoreError, _store_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    add_error_handlers(app)
+    document_errors(app, API_PREFIX)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(CrossOriginIsolationMiddleware)
     return app
-
-
-def _store_error(_request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, StoreError)
-    return JSONResponse({"detail": error.detail, **error.extra}, status_code=error.status_code)
-
-
-def _describe(error: dict) -> str:  # type: ignore[type-arg]
-    if error.get("type") == "json_invalid":
-        reason = (error.get("ctx") or {}).get("error", "not valid JSON")
-        return f"malformed JSON in the request body: {reason}"
-    where = ".".join(str(part) for part in error.get("loc", ()))
-    return f"{where}: {error.get('msg', 'invalid')}"
-
-
-def _validation_error(_request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, RequestValidationError)
-    errors = list(error.errors())
-    malformed = any(e.get("type") == "json_invalid" for e in errors)
-    # Only type, place and message go back: an error's `input` may be bytes or a whole upload.
-    listed = [{"type": e.get("type"), "loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in errors]
-    return JSONResponse(
-        {"detail": "; ".join(_describe(e) for e in errors), "errors": jsonable_encoder(listed)},
-        status_code=400 if malformed else 422,
-    )

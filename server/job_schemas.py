@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.models import JobStatus, Split
+from server.schemas import UTCDateTime
 
 
 class JobPublic(BaseModel):
@@ -26,10 +26,10 @@ class JobPublic(BaseModel):
     attempts: int
     worker: str | None
     created_by: int | None
-    created_at: datetime
-    started_at: datetime | None
-    heartbeat_at: datetime | None
-    finished_at: datetime | None
+    created_at: UTCDateTime
+    started_at: UTCDateTime | None
+    heartbeat_at: UTCDateTime | None
+    finished_at: UTCDateTime | None
 
 
 class ImportCreate(BaseModel):

@@ -9,7 +9,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 def _json_error(status: int, detail: str) -> tuple[Message, Message]:
-    body = json.dumps({"detail": detail}).encode()
+    body = json.dumps({"detail": detail, "errors": []}).encode()  # server.errors.ErrorBody
     start: Message = {
         "type": "http.response.start",
         "status": status,

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from server.errors import invalid_field
 from server.job_schemas import JobPublic
 from server.models import RoundStatus
-from server.schemas import UTCDateTime
+from server.schemas import MAX_INT, RowId, UTCDateTime
+from server.settings import Settings
 
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 
@@ -31,7 +34,16 @@ def parse_budget(budget: int | str) -> tuple[int | None, float | None]:
         count = int(text)
     if count < 1:
         raise ValueError(f"budget {budget!r} must be at least 1 image")
+    if count > MAX_INT:
+        raise ValueError(f"budget {budget!r} is more images than a project can hold (at most {MAX_INT})")
     return count, None
+
+
+class SelfTrainingRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    threshold: float = Field(0.9, ge=0.0, le=1.0, description="pseudo-label confidence below which a pixel is ignored")
+    steps: int | None = Field(None, ge=1, le=1_000_000, description="student steps; default: the profile's")
 
 
 class RoundCreate(BaseModel):
@@ -40,16 +52,41 @@ class RoundCreate(BaseModel):
     method: Literal["supervised", "cps-mars", "s5mars"] = "cps-mars"
     strategy: str = Field(
         "ueq",
+        max_length=64,
         description="random, entropy, least-confidence, margin, bald, ueq, or a UEQ variant: ueq-product, "
         "ueq+disagreement, ueq+rare-class",
     )
-    budget: int | str = Field("1%", description="images to label next: a count (21) or a percentage of the pool ('1%')")
+    budget: Annotated[int, Field(ge=1, le=MAX_INT)] | Annotated[str, Field(max_length=32)] = Field(
+        "1%", description="images to label next: a count (21) or a percentage of the pool ('1%')"
+    )
     profile: Literal["cpu", "paper"] = Field("cpu", description="schedule: `cpu` for 2 cores, `paper` for a GPU")
     seed: int = Field(0, ge=0, le=2**31 - 1)
-    steps: int | None = Field(None, ge=1, le=1_000_000, description="training steps; default: the profile's")
-    crop_size: int | None = Field(None, ge=32, le=2048, description="training crop side; default: the profile's")
+    steps: int | None = Field(
+        None,
+        ge=1,
+        le=1_000_000,
+        description="training steps; default: the profile's; at most the profile's cap "
+        "(MARSLABEL_MAX_ROUND_STEPS_CPU, MARSLABEL_MAX_ROUND_STEPS_PAPER)",
+    )
+    crop_size: int | None = Field(
+        None,
+        ge=32,
+        le=2048,
+        description="training crop side; default: the profile's; at most the profile's cap "
+        "(MARSLABEL_MAX_CROP_SIZE_CPU, MARSLABEL_MAX_CROP_SIZE_PAPER)",
+    )
     encoder: Literal["lite0", "lite2", "resnet50"] | None = None
     score_batch_size: int = Field(8, ge=1, le=256)
+    warm_start: bool | None = Field(
+        None,
+        description="start from the project's latest model of the same method; default: the profile's "
+        "(cpu: yes, paper: no)",
+    )
+    self_training: SelfTrainingRequest | None = Field(
+        None,
+        description="make the round's model by self-training: the trained model pseudo-labels the pool and a "
+        "student learns from the human labels plus those pseudo-labels (for the model that labels the rest)",
+    )
 
     @field_validator("strategy")
     @classmethod
@@ -64,6 +101,18 @@ class RoundCreate(BaseModel):
     def _budget_parses(cls, value: int | str) -> int | str:
         parse_budget(value)
         return value
+
+
+def check_round_caps(body: RoundCreate, settings: Settings, loc: tuple[str, ...] = ("body",)) -> None:
+    """A 422 naming each of `steps` and `crop_size` that is over its profile's cap in the settings."""
+    errors = []
+    for field, (cap, variable) in settings.round_caps(body.profile).items():
+        value = getattr(body, field)
+        if value is not None and value > cap:
+            message = f"{value} is more than the {body.profile} profile allows: at most {cap} ({variable})"
+            errors.extend(invalid_field((*loc, field), message, value).errors())
+    if errors:
+        raise RequestValidationError(errors)
 
 
 class ModelVersionPublic(BaseModel):
@@ -120,7 +169,7 @@ class ScorePage(BaseModel):
 class PseudoLabelCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    model_version_id: int | None = Field(None, description="default: the project's latest model version")
+    model_version_id: RowId | None = Field(None, description="default: the project's latest model version")
     threshold: float | None = Field(
         None, ge=0.0, le=1.0, description="pixels less sure than this become ignore; default: the project's"
     )
@@ -131,7 +180,7 @@ class ProjectMlSettings(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     auto_round_after: int | None = Field(
-        None, ge=1, description="start a round once this many images got a human label since the last one"
+        None, ge=1, le=MAX_INT, description="start a round once this many images got a human label since the last one"
     )
     round_defaults: RoundCreate | None = Field(None, description="what an automatic round runs")
     pseudo_label_threshold: float = Field(0.0, ge=0.0, le=1.0)
@@ -142,7 +191,7 @@ class ProjectMlSettingsUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    auto_round_after: int | None = Field(None, ge=1)
+    auto_round_after: int | None = Field(None, ge=1, le=MAX_INT)
     round_defaults: RoundCreate | None = None
     pseudo_label_threshold: float | None = Field(None, ge=0.0, le=1.0)
 

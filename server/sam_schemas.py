@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.job_schemas import JobPublic
+from server.schemas import RowId
 
 
 class SamPredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     points: list[tuple[float, float]] = Field(default_factory=list, max_length=64, description="(x, y) in image pixels")
-    labels: list[int] = Field(default_factory=list, max_length=64, description="per point: 1 include, 0 exclude")
+    labels: list[Annotated[int, Field(ge=0, le=1)]] = Field(
+        default_factory=list, max_length=64, description="per point: 1 include, 0 exclude"
+    )
     box: tuple[float, float, float, float] | None = Field(None, description="(x0, y0, x1, y1) in image pixels")
     mask_input: str | None = Field(
         None,
@@ -21,7 +26,9 @@ class SamPredictRequest(BaseModel):
             "`?output=low_res` returned (the one binary input a JSON body carries; 128 KiB)"
         ),
     )
-    model: str | None = Field(None, description="the model the client's prompt is meant for; checked when given")
+    model: str | None = Field(
+        None, max_length=200, description="the model the client's prompt is meant for; checked when given"
+    )
 
 
 class SamPending(BaseModel):
@@ -32,5 +39,5 @@ class SamPending(BaseModel):
 class SamAutoMasksCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    image_ids: list[int] | None = Field(None, max_length=10_000, description="default: every labeled image")
+    image_ids: list[RowId] | None = Field(None, max_length=10_000, description="default: every labeled image")
     points_per_side: int = Field(16, ge=4, le=64)

@@ -5,11 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
+from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from server.models import ImageStatus, MaskSource, Role, Split
 
 ColorChannel = Annotated[int, Field(ge=0, le=255)]
+
+# Ids, versions, counts and offsets are stored in PostgreSQL `integer` columns (SQLite's are 64-bit): a larger
+# value names nothing and would fail in the database, so it is refused where it enters, a 422 naming the field.
+MAX_INT = 2**31 - 1
+RowId = Annotated[int, Field(ge=1, le=MAX_INT, description="an id (1 .. 2^31-1)")]
+PathId = Annotated[int, Path(ge=1, le=MAX_INT, description="an id (1 .. 2^31-1)")]
+MAX_DESCRIPTION_CHARS = 10_000
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -41,7 +49,7 @@ class ProjectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    description: str = ""
+    description: str = Field("", max_length=MAX_DESCRIPTION_CHARS)
     classes: list[ClassDef] = Field(min_length=1, max_length=255)
     ignore_index: int = Field(255, ge=0, le=255)
 
@@ -58,7 +66,7 @@ class ProjectUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(None, min_length=1, max_length=200)
-    description: str | None = None
+    description: str | None = Field(None, max_length=MAX_DESCRIPTION_CHARS)
     classes: list[ClassDef] | None = Field(None, min_length=1, max_length=255)
 
 
@@ -144,7 +152,7 @@ class QueueNext(BaseModel):
 class QueueImageRef(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    image_id: int
+    image_id: RowId
 
 
 class UserCreate(BaseModel):

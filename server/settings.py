@@ -8,6 +8,9 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Pillow refuses to open anything larger (2 × PIL.Image.MAX_IMAGE_PIXELS), whatever the setting says.
+PILLOW_MAX_PIXELS = 178_956_970
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MARSLABEL_", extra="ignore")
@@ -27,8 +30,17 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(50 * 1024 * 1024, description="Largest accepted image or mask file")
     max_request_bytes: int = Field(512 * 1024 * 1024, description="Largest accepted request body")
     max_image_pixels: int = Field(
-        64_000_000, description="Largest accepted image (width × height); larger is refused as a bomb"
+        64_000_000,
+        ge=1,
+        le=PILLOW_MAX_PIXELS,
+        description="Largest accepted image (width × height); larger is refused as a bomb",
     )
+    max_round_steps_cpu: int = Field(5_000, ge=1, description="Most training steps a `cpu`-profile round may ask")
+    max_round_steps_paper: int = Field(
+        300_000, ge=1, description="Most training steps a round on the `paper` (GPU) profile may ask"
+    )
+    max_crop_size_cpu: int = Field(512, ge=32, description="Largest training crop side a `cpu` round may ask")
+    max_crop_size_paper: int = Field(1024, ge=32, description="Largest training crop side a `paper` round may ask")
     claim_seconds: int = Field(900, description="How long `next` keeps an image claimed for an annotator")
     embedded_worker: bool = Field(
         True, description="`marslabel serve` starts and supervises its own workers when broker_url is unset"
@@ -51,6 +63,14 @@ class Settings(BaseSettings):
         None, description="Official SAM checkpoint for the segment_anything backend (GPU workers); unset = none"
     )
     sam_checkpoint_type: str = Field("vit_h", description="Its architecture: vit_b, vit_l or vit_h")
+
+    def round_caps(self, profile: str) -> dict[str, tuple[int, str]]:
+        """Per round field, its cap under `profile` and the variable that sets it."""
+        caps = {
+            "steps": f"max_round_steps_{profile}",
+            "crop_size": f"max_crop_size_{profile}",
+        }
+        return {field: (getattr(self, name), f"MARSLABEL_{name.upper()}") for field, name in caps.items()}
 
     @property
     def resolved_database_url(self) -> str:

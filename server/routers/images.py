@@ -10,8 +10,9 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 
 from server.deps import SessionDep, SettingsDep, require
+from server.errors import NOT_MODIFIED
 from server.models import Image, ImageStatus, Split, User
-from server.schemas import ImagePage, ImagePublic, ImageUploadItem, ImageUploadResult
+from server.schemas import MAX_INT, ImagePage, ImagePublic, ImageUploadItem, ImageUploadResult, PathId
 from server.store import images as store
 from server.store.limits import UploadLimits
 from server.store.masks import latest_mask_version
@@ -57,7 +58,7 @@ def _match_labels(labels: list[UploadFile], image_names: list[str]) -> tuple[dic
     ),
 )
 def upload_images(
-    project_id: int,
+    project_id: PathId,
     session: SessionDep,
     settings: SettingsDep,
     user: Annotated[User, Depends(require("image.upload"))],
@@ -103,14 +104,14 @@ def upload_images(
 
 @router.get("")
 def list_images(
-    project_id: int,
+    project_id: PathId,
     session: SessionDep,
     _user: Annotated[User, Depends(require("image.read"))],
     status: ImageStatus | None = None,
     split: Split | None = None,
     has_label: Annotated[bool | None, Query(description="Has any mask version (human, SAM or model)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> ImagePage:
     get_project(session, project_id)
     listing = store.list_images(
@@ -126,7 +127,7 @@ def list_images(
 
 @router.get("/{image_id}")
 def get_image(
-    project_id: int, image_id: int, session: SessionDep, _user: Annotated[User, Depends(require("image.read"))]
+    project_id: PathId, image_id: PathId, session: SessionDep, _user: Annotated[User, Depends(require("image.read"))]
 ) -> ImagePublic:
     image = store.get_image(session, project_id, image_id)
     latest = latest_mask_version(session, image.id)
@@ -141,10 +142,10 @@ def _cached(request: Request, etag: str, content: bytes, media_type: str, **head
     return Response(content, media_type=media_type, headers=cache)
 
 
-@router.get("/{image_id}/file", response_class=Response, responses={200: {"content": {"image/*": {}}}})
+@router.get("/{image_id}/file", response_class=Response, responses={200: {"content": {"image/*": {}}}, **NOT_MODIFIED})
 def get_image_file(
-    project_id: int,
-    image_id: int,
+    project_id: PathId,
+    image_id: PathId,
     request: Request,
     session: SessionDep,
     _user: Annotated[User, Depends(require("image.read"))],
@@ -157,10 +158,12 @@ def get_image_file(
     )
 
 
-@router.get("/{image_id}/thumbnail", response_class=Response, responses={200: {"content": {"image/png": {}}}})
+@router.get(
+    "/{image_id}/thumbnail", response_class=Response, responses={200: {"content": {"image/png": {}}}, **NOT_MODIFIED}
+)
 def get_thumbnail(
-    project_id: int,
-    image_id: int,
+    project_id: PathId,
+    image_id: PathId,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,

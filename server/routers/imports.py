@@ -7,18 +7,20 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, status
 
 from server.deps import SessionDep, SettingsDep, require
+from server.errors import error_responses
 from server.imports import ImportPathError, resolve_import_path
 from server.job_schemas import ImportCreate, JobPublic
 from server.jobs import enqueue_job
 from server.models import User
+from server.schemas import PathId
 from server.store.projects import get_project
 
 router = APIRouter(tags=["imports"])
 
 
-@router.post("/projects/{project_id}/imports", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/projects/{project_id}/imports", status_code=status.HTTP_202_ACCEPTED, responses=error_responses(503))
 def start_import(
-    project_id: int,
+    project_id: PathId,
     body: ImportCreate,
     session: SessionDep,
     settings: SettingsDep,

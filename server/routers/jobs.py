@@ -19,6 +19,7 @@ from server.deps import SessionDep, SettingsDep, require
 from server.job_schemas import JobPublic
 from server.jobs import TERMINAL_STATUSES, reap_stale_jobs, request_cancel
 from server.models import Job, JobStatus, User
+from server.schemas import PathId
 from server.settings import Settings
 from server.store.projects import get_project
 
@@ -49,13 +50,13 @@ def _get_job(session: SessionDep, job_id: int) -> Job:
 
 
 @router.get("/jobs/{job_id}")
-def get_job(job_id: int, session: SessionDep, _user: Annotated[User, Depends(require("job.read"))]) -> JobPublic:
+def get_job(job_id: PathId, session: SessionDep, _user: Annotated[User, Depends(require("job.read"))]) -> JobPublic:
     return JobPublic.model_validate(_get_job(session, job_id))
 
 
 @router.get("/projects/{project_id}/jobs")
 def list_jobs(
-    project_id: int,
+    project_id: PathId,
     session: SessionDep,
     _user: Annotated[User, Depends(require("job.read"))],
     status: Annotated[JobStatus | None, Query(description="only jobs in this state")] = None,
@@ -74,7 +75,7 @@ def list_jobs(
 
 @router.post("/jobs/{job_id}/cancel")
 def cancel_job(
-    job_id: int, session: SessionDep, settings: SettingsDep, _user: Annotated[User, Depends(require("job.cancel"))]
+    job_id: PathId, session: SessionDep, settings: SettingsDep, _user: Annotated[User, Depends(require("job.cancel"))]
 ) -> JobPublic:
     job = request_cancel(session, settings, _get_job(session, job_id))
     return JobPublic.model_validate(job)
@@ -105,7 +106,7 @@ async def _job_events(settings: Settings, job_id: int) -> AsyncIterator[ServerSe
 
 @router.get("/jobs/{job_id}/events", response_class=EventSourceResponse)
 def job_events(
-    job_id: int, session: SessionDep, settings: SettingsDep, _user: Annotated[User, Depends(require("job.read"))]
+    job_id: PathId, session: SessionDep, settings: SettingsDep, _user: Annotated[User, Depends(require("job.read"))]
 ) -> EventSourceResponse:
     _get_job(session, job_id)
     return EventSourceResponse(_job_events(settings, job_id), ping=15)

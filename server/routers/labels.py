@@ -30,6 +30,7 @@ from server.label_schemas import (
     RleLabel,
 )
 from server.models import Image, MaskVersion, Project, Split, User
+from server.schemas import MAX_INT, PathId
 from server.store.images import get_image
 from server.store.labels import LabelSource, effective_label, label_source, list_labels
 from server.store.projects import get_project
@@ -71,14 +72,16 @@ def manifest_item(image: Image, mask: MaskVersion) -> LabelManifestItem:
     ),
 )
 def list_project_labels(
-    project_id: int,
+    project_id: PathId,
     session: SessionDep,
     _user: Annotated[User, Depends(require("label.export"))],
     source: LabelSource = LabelSource.all,
-    model_version: Annotated[int | None, Query(ge=1, description="Only labels made by this model version")] = None,
+    model_version: Annotated[
+        int | None, Query(ge=1, le=MAX_INT, description="Only labels made by this model version")
+    ] = None,
     split: Split | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> LabelManifestPage:
     get_project(session, project_id)
     listing = list_labels(
@@ -142,8 +145,8 @@ def _etag(mask: MaskVersion, project: Project, label_format: LabelFormat) -> str
     ),
 )
 def get_label(
-    project_id: int,
-    image_id: int,
+    project_id: PathId,
+    image_id: PathId,
     request: Request,
     session: SessionDep,
     _user: Annotated[User, Depends(require("label.export"))],
@@ -194,7 +197,7 @@ def _download_name(project: Project, export_format: ExportFormat) -> str:
     ),
 )
 def export_labels(
-    project_id: int,
+    project_id: PathId,
     session: SessionDep,
     settings: SettingsDep,
     _user: Annotated[User, Depends(require("label.export"))],

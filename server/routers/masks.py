@@ -8,9 +8,10 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile, status
 from fastapi.responses import Response
 
 from server.deps import SessionDep, SettingsDep, require
+from server.errors import NOT_MODIFIED, error_responses
 from server.models import MaskSource, MaskVersion, User
 from server.rounds import start_auto_round_if_due
-from server.schemas import MaskVersionPublic
+from server.schemas import MAX_INT, MaskVersionPublic, PathId
 from server.store.images import get_image
 from server.store.limits import UploadLimits
 from server.store.masks import add_mask_version, get_mask_version, mask_history
@@ -18,7 +19,10 @@ from server.store.projects import get_project
 
 router = APIRouter(prefix="/projects/{project_id}/images/{image_id}/masks", tags=["masks"])
 
-PNG_RESPONSE = {200: {"content": {"image/png": {}}, "description": "The mask: single-channel PNG of class ids"}}
+PNG_RESPONSE: dict[int | str, dict[str, object]] = {
+    200: {"content": {"image/png": {}}, "description": "The mask: single-channel PNG of class ids"},
+    **NOT_MODIFIED,
+}
 
 
 def mask_public(mask: MaskVersion, parent_version: int | None) -> MaskVersionPublic:
@@ -41,6 +45,7 @@ def mask_public(mask: MaskVersion, parent_version: int | None) -> MaskVersionPub
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
+    responses=error_responses(409),
     description=(
         "Save a new human version. `base_version` names the version the edit started from (empty for the first "
         "mask); if another version was saved since, the answer is 409 and nothing is stored. The mask is a "
@@ -50,13 +55,15 @@ def mask_public(mask: MaskVersion, parent_version: int | None) -> MaskVersionPub
     ),
 )
 def save_mask(
-    project_id: int,
-    image_id: int,
+    project_id: PathId,
+    image_id: PathId,
     session: SessionDep,
     settings: SettingsDep,
     user: Annotated[User, Depends(require("mask.write"))],
     mask: Annotated[UploadFile, File(description="Single-channel PNG of class ids")],
-    base_version: Annotated[int | None, Form(ge=1, description="Version the edit started from; empty = none")] = None,
+    base_version: Annotated[
+        int | None, Form(ge=1, le=MAX_INT, description="Version the edit started from; empty = none")
+    ] = None,
 ) -> MaskVersionPublic:
     image = get_image(session, project_id, image_id)
     limits = UploadLimits.from_settings(settings)
@@ -73,7 +80,7 @@ def save_mask(
 
 @router.get("")
 def list_mask_versions(
-    project_id: int, image_id: int, session: SessionDep, _user: Annotated[User, Depends(require("mask.read"))]
+    project_id: PathId, image_id: PathId, session: SessionDep, _user: Annotated[User, Depends(require("mask.read"))]
 ) -> list[MaskVersionPublic]:
     image = get_image(session, project_id, image_id)
     history = mask_history(session, image.id)
@@ -91,8 +98,8 @@ def _png(request: Request, mask: MaskVersion) -> Response:
 
 @router.get("/latest", response_class=Response, responses=PNG_RESPONSE)
 def get_latest_mask(
-    project_id: int,
-    image_id: int,
+    project_id: PathId,
+    image_id: PathId,
     request: Request,
     session: SessionDep,
     _user: Annotated[User, Depends(require("mask.read"))],
@@ -103,9 +110,9 @@ def get_latest_mask(
 
 @router.get("/{version}", response_class=Response, responses=PNG_RESPONSE)
 def get_mask(
-    project_id: int,
-    image_id: int,
-    version: int,
+    project_id: PathId,
+    image_id: PathId,
+    version: PathId,
     request: Request,
     session: SessionDep,
     _user: Annotated[User, Depends(require("mask.read"))],

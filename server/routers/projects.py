@@ -7,14 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, status
 
 from server.deps import SessionDep, require
+from server.errors import error_responses
 from server.models import User
-from server.schemas import ProjectCreate, ProjectPublic, ProjectUpdate
+from server.schemas import PathId, ProjectCreate, ProjectPublic, ProjectUpdate
 from server.store import projects as store
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=error_responses(409))
 def create_project(
     body: ProjectCreate, session: SessionDep, _user: Annotated[User, Depends(require("project.create"))]
 ) -> ProjectPublic:
@@ -35,14 +36,14 @@ def list_projects(session: SessionDep, _user: Annotated[User, Depends(require("p
 
 @router.get("/{project_id}")
 def get_project(
-    project_id: int, session: SessionDep, _user: Annotated[User, Depends(require("project.read"))]
+    project_id: PathId, session: SessionDep, _user: Annotated[User, Depends(require("project.read"))]
 ) -> ProjectPublic:
     return ProjectPublic.model_validate(store.get_project(session, project_id))
 
 
-@router.patch("/{project_id}")
+@router.patch("/{project_id}", responses=error_responses(409))
 def update_project(
-    project_id: int,
+    project_id: PathId,
     body: ProjectUpdate,
     session: SessionDep,
     _user: Annotated[User, Depends(require("project.update"))],

@@ -8,11 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, status
 
 from server.deps import SessionDep, SettingsDep, require
+from server.errors import error_responses
 from server.jobs import BrokerUnavailable, commit_and_send
 from server.models import User
 from server.routers.images import image_public
 from server.sam import ensure_embeddings
-from server.schemas import QueueImageRef, QueueNext
+from server.schemas import PathId, QueueImageRef, QueueNext
 from server.store import queue as store
 from server.store.images import get_image
 from server.store.masks import latest_mask_version
@@ -24,6 +25,7 @@ router = APIRouter(prefix="/projects/{project_id}/queue", tags=["queue"])
 
 @router.post(
     "/next",
+    responses=error_responses(503),
     description=(
         "Claim the highest-ranked pool image that is unlabeled, not claimed by anyone else (or whose claim "
         "expired) and not skipped by the caller; ranking from the latest done query round, else import order. "
@@ -34,7 +36,7 @@ router = APIRouter(prefix="/projects/{project_id}/queue", tags=["queue"])
     ),
 )
 def next_image(
-    project_id: int,
+    project_id: PathId,
     session: SessionDep,
     settings: SettingsDep,
     user: Annotated[User, Depends(require("queue.use"))],
@@ -60,9 +62,9 @@ def next_image(
     )
 
 
-@router.post("/release", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/release", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(409))
 def release(
-    project_id: int,
+    project_id: PathId,
     body: QueueImageRef,
     session: SessionDep,
     user: Annotated[User, Depends(require("queue.use"))],
@@ -70,9 +72,9 @@ def release(
     store.release_claim(session, get_image(session, project_id, body.image_id), user.id)
 
 
-@router.post("/skip", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/skip", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(409))
 def skip(
-    project_id: int,
+    project_id: PathId,
     body: QueueImageRef,
     session: SessionDep,
     user: Annotated[User, Depends(require("queue.use"))],

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from server.deps import SessionDep, SettingsDep, require
+from server.errors import error_responses, invalid_field
 from server.job_schemas import JobPublic
 from server.metrics_plot import curve_png
 from server.models import Job, Round, User
@@ -23,8 +24,10 @@ from server.round_schemas import (
     RoundPublic,
     ScoreItem,
     ScorePage,
+    check_round_caps,
 )
 from server.rounds import start_pseudo_labels, start_round
+from server.schemas import MAX_INT, PathId
 from server.store.projects import get_project
 from server.store.rounds import (
     get_model_version,
@@ -51,10 +54,10 @@ def _public(session: Session, row: Round) -> RoundPublic:
 @router.post(
     PROJECT + "/rounds",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={409: {"description": "a round of this project is queued or running: `round_id`, `job_id`"}},
+    responses=error_responses(409, 503, s409="a round of this project is queued or running: `round_id`, `job_id`"),
 )
 def create_round(
-    project_id: int,
+    project_id: PathId,
     body: RoundCreate,
     session: SessionDep,
     settings: SettingsDep,
@@ -62,6 +65,7 @@ def create_round(
 ) -> RoundPublic:
     """Train on every human label plus the unlabelled pool, score the pool, rank it; the queue then serves
     images in that order. One round at a time per project."""
+    check_round_caps(body, settings)
     project = get_project(session, project_id)
     row = start_round(session, settings, project, body, user_id=user.id, trigger="manual")
     session.refresh(row)
@@ -70,7 +74,7 @@ def create_round(
 
 @router.get(PROJECT + "/rounds")
 def list_project_rounds(
-    project_id: int, session: SessionDep, _user: Annotated[User, Depends(require("model.read"))]
+    project_id: PathId, session: SessionDep, _user: Annotated[User, Depends(require("model.read"))]
 ) -> list[RoundPublic]:
     get_project(session, project_id)
     return [_public(session, row) for row in list_rounds(session, project_id)]
@@ -78,7 +82,7 @@ def list_project_rounds(
 
 @router.get(PROJECT + "/rounds/{round_id}")
 def get_project_round(
-    project_id: int, round_id: int, session: SessionDep, _user: Annotated[User, Depends(require("model.read"))]
+    project_id: PathId, round_id: PathId, session: SessionDep, _user: Annotated[User, Depends(require("model.read"))]
 ) -> RoundPublic:
     get_project(session, project_id)
     return _public(session, get_round(session, project_id, round_id))
@@ -86,11 +90,11 @@ def get_project_round(
 
 @router.get(PROJECT + "/rounds/{round_id}/scores")
 def get_round_scores(
-    project_id: int,
-    round_id: int,
+    project_id: PathId,
+    round_id: PathId,
     session: SessionDep,
     _user: Annotated[User, Depends(require("model.read"))],
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> ScorePage:
     """The round's ranking of the pool, best first (rank 1 = label first)."""
@@ -103,7 +107,7 @@ def get_round_scores(
 
 @router.get(PROJECT + "/models")
 def list_project_models(
-    project_id: int, session: SessionDep, _user: Annotated[User, Depends(require("model.read"))]
+    project_id: PathId, session: SessionDep, _user: Annotated[User, Depends(require("model.read"))]
 ) -> list[ModelVersionPublic]:
     get_project(session, project_id)
     return [ModelVersionPublic.model_validate(m) for m in list_model_versions(session, project_id)]
@@ -111,8 +115,8 @@ def list_project_models(
 
 @router.get(PROJECT + "/models/{model_version_id}")
 def get_project_model(
-    project_id: int,
-    model_version_id: int,
+    project_id: PathId,
+    model_version_id: PathId,
     session: SessionDep,
     _user: Annotated[User, Depends(require("model.read"))],
 ) -> ModelVersionPublic:
@@ -120,9 +124,9 @@ def get_project_model(
     return ModelVersionPublic.model_validate(get_model_version(session, project_id, model_version_id))
 
 
-@router.post(PROJECT + "/pseudo-labels", status_code=status.HTTP_202_ACCEPTED)
+@router.post(PROJECT + "/pseudo-labels", status_code=status.HTTP_202_ACCEPTED, responses=error_responses(503))
 def create_pseudo_labels(
-    project_id: int,
+    project_id: PathId,
     body: PseudoLabelCreate,
     session: SessionDep,
     settings: SettingsDep,
@@ -139,18 +143,21 @@ def create_pseudo_labels(
 
 @router.get(PROJECT + "/ml-settings")
 def get_ml_settings(
-    project_id: int, session: SessionDep, _user: Annotated[User, Depends(require("project.read"))]
+    project_id: PathId, session: SessionDep, _user: Annotated[User, Depends(require("project.read"))]
 ) -> ProjectMlSettings:
     return ProjectMlSettings.model_validate(get_project(session, project_id))
 
 
 @router.patch(PROJECT + "/ml-settings")
 def update_ml_settings(
-    project_id: int,
+    project_id: PathId,
     body: ProjectMlSettingsUpdate,
     session: SessionDep,
+    settings: SettingsDep,
     _user: Annotated[User, Depends(require("project.update"))],
 ) -> ProjectMlSettings:
+    if body.round_defaults is not None:
+        check_round_caps(body.round_defaults, settings, ("body", "round_defaults"))
     project = get_project(session, project_id)
     given = body.model_fields_set
     if "auto_round_after" in given:
@@ -159,7 +166,7 @@ def update_ml_settings(
         project.round_defaults = body.round_defaults.model_dump(mode="json") if body.round_defaults else None
     if "pseudo_label_threshold" in given:
         if body.pseudo_label_threshold is None:
-            raise HTTPException(422, "pseudo_label_threshold: must be a number in [0, 1], not null")
+            raise invalid_field(("body", "pseudo_label_threshold"), "must be a number in [0, 1], not null")
         project.pseudo_label_threshold = body.pseudo_label_threshold
     session.commit()
     return ProjectMlSettings.model_validate(project)
@@ -191,7 +198,7 @@ def _curve(session: Session, project_id: int) -> tuple[list[Round], list[CurvePo
 
 @router.get(PROJECT + "/metrics")
 def get_metrics(
-    project_id: int, session: SessionDep, _user: Annotated[User, Depends(require("model.read"))]
+    project_id: PathId, session: SessionDep, _user: Annotated[User, Depends(require("model.read"))]
 ) -> ProjectMetrics:
     """Every round (labelled count, strategy, status) and the label-efficiency curve: one point per finished
     round, mIoU and per-class IoU on the validation images its model version names."""
@@ -202,7 +209,7 @@ def get_metrics(
 
 @router.get(PROJECT + "/metrics/curve.png", response_class=Response, responses={200: {"content": {"image/png": {}}}})
 def get_metrics_png(
-    project_id: int, session: SessionDep, _user: Annotated[User, Depends(require("model.read"))]
+    project_id: PathId, session: SessionDep, _user: Annotated[User, Depends(require("model.read"))]
 ) -> Response:
     project = get_project(session, project_id)
     _, points = _curve(session, project_id)

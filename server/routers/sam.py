@@ -21,11 +21,13 @@ from sqlalchemy.orm import Session
 
 from ml.sam.cache import CachedEmbedding
 from server.deps import SessionDep, SettingsDep, require
+from server.errors import NOT_MODIFIED, error_responses
 from server.job_schemas import JobPublic
 from server.jobs import commit_and_send, enqueue_job
 from server.models import Image, User
 from server.sam import AUTO_MASKS_KIND, embedding_cache, ensure_embeddings, served_model
 from server.sam_schemas import SamAutoMasksCreate, SamPending, SamPredictRequest
+from server.schemas import PathId
 from server.settings import Settings
 from server.store.images import get_image
 from server.store.projects import get_project
@@ -76,6 +78,8 @@ def _cached_or_pending(
     responses={
         200: {"content": {"application/octet-stream": {}}, "description": "raw float16 bytes, C order"},
         202: {"model": SamPending, "description": "not cached yet: its job"},
+        **NOT_MODIFIED,
+        **error_responses(503),
     },
     description=(
         "The image's SAM embedding as raw little-endian float16 bytes (2 MiB for 1×256×64×64). Headers: "
@@ -84,13 +88,13 @@ def _cached_or_pending(
     ),
 )
 def get_embedding(
-    project_id: int,
-    image_id: int,
+    project_id: PathId,
+    image_id: PathId,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
     user: Annotated[User, Depends(require("sam.use"))],
-    model: Annotated[str | None, Query(description="the model the client decodes with; checked")] = None,
+    model: Annotated[str | None, Query(max_length=200, description="the model the client decodes with")] = None,
     wait_seconds: WaitSeconds = 0.0,
 ) -> Response:
     image = get_image(session, project_id, image_id)
@@ -140,6 +144,7 @@ def _png(mask: np.ndarray) -> bytes:
     responses={
         200: {"content": {"image/png": {}, "application/octet-stream": {}}},
         202: {"model": SamPending, "description": "embedding not cached yet: its job"},
+        **error_responses(501, 503),
     },
     description=(
         "Decode a prompt (points with labels 1/0, a box, a previous low-res mask) on the server. `output=mask` "
@@ -148,8 +153,8 @@ def _png(mask: np.ndarray) -> bytes:
     ),
 )
 def predict(
-    project_id: int,
-    image_id: int,
+    project_id: PathId,
+    image_id: PathId,
     body: SamPredictRequest,
     session: SessionDep,
     settings: SettingsDep,
@@ -192,9 +197,11 @@ def predict(
     return Response(_png(prediction.mask), media_type="image/png", headers=headers)
 
 
-@router.post("/projects/{project_id}/sam/auto-masks", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/projects/{project_id}/sam/auto-masks", status_code=status.HTTP_202_ACCEPTED, responses=error_responses(503)
+)
 def start_auto_masks(
-    project_id: int,
+    project_id: PathId,
     body: SamAutoMasksCreate,
     session: SessionDep,
     settings: SettingsDep,

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, status
 
 from server.deps import SessionDep, require
+from server.errors import error_responses
 from server.models import User
 from server.schemas import UserCreate, UserPublic, UserWithToken
 from server.store import users as store
@@ -24,7 +25,7 @@ def list_users(session: SessionDep, _user: Annotated[User, Depends(require("user
     return [UserPublic.model_validate(u) for u in store.list_users(session)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=error_responses(409))
 def create_user(
     body: UserCreate, session: SessionDep, _user: Annotated[User, Depends(require("user.admin"))]
 ) -> UserWithToken:

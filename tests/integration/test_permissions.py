@@ -112,7 +112,8 @@ def test_missing_or_invalid_token_is_401(client: TestClient, role_tokens: dict, 
 
 def test_a_denied_answer_names_the_role_and_action(client: TestClient, headers: dict) -> None:
     answer = client.post(f"{API_PREFIX}/projects", json={}, headers=headers[Role.annotator])
-    assert answer.status_code == 403 and answer.json() == {"detail": "role annotator may not project.create"}
+    assert answer.status_code == 403
+    assert answer.json() == {"detail": "role annotator may not project.create", "errors": []}
     unauthenticated = client.get(f"{API_PREFIX}/projects")
     assert unauthenticated.status_code == 401 and "Authorization" in unauthenticated.json()["detail"]
     assert unauthenticated.headers["www-authenticate"] == "Bearer"
