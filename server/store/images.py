@@ -54,23 +54,18 @@ def check_image_bytes(data: bytes, limits: UploadLimits) -> CheckedImage:
     if not data:
         raise RejectedImage("empty file")
     if len(data) > limits.max_upload_bytes:
-        raise RejectedImage(f"file is {len(data)} bytes, larger than the limit of {limits.max_upload_bytes} bytes")
+        raise RejectedImage(limits.too_large("file"))
     try:
         picture = PILImage.open(io.BytesIO(data))
-    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as error:
-        raise RejectedImage(f"refused as a decompression bomb: {error}") from error
     except Exception as error:
-        raise RejectedImage(f"not an image in a readable format (PNG, JPEG, TIFF): {error}") from error
+        raise RejectedImage(limits.unreadable(error, "file", "PNG, JPEG or TIFF")) from error
     image_format = ACCEPTED_FORMATS.get(picture.format or "")
     if image_format is None:
         raise RejectedImage(f"unsupported format {picture.format}; accepted: PNG, JPEG, TIFF")
     width, height = picture.size
     # Checked from the header, before decoding: a small file may unpack into gigabytes.
     if width * height > limits.max_image_pixels:
-        raise RejectedImage(
-            f"refused as a decompression bomb: {width}×{height} = {width * height} pixels, "
-            f"more than the limit of {limits.max_image_pixels}"
-        )
+        raise RejectedImage(limits.too_many_pixels(width * height, (width, height)))
     if width == 0 or height == 0:
         raise RejectedImage(f"image has no pixels ({width}×{height})")
     try:

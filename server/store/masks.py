@@ -36,13 +36,11 @@ def check_mask_png(data: bytes, project: Project, width: int, height: int, limit
     if not data:
         raise InvalidInput("mask file is empty")
     if len(data) > limits.max_upload_bytes:
-        raise TooLarge(f"mask file is {len(data)} bytes, larger than the limit of {limits.max_upload_bytes} bytes")
+        raise TooLarge(limits.too_large("mask file"))
     try:
         picture = PILImage.open(io.BytesIO(data))
-    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as error:
-        raise InvalidInput(f"mask refused as a decompression bomb: {error}") from error
     except Exception as error:
-        raise InvalidInput(f"mask is not a readable image: {error}") from error
+        raise InvalidInput(limits.unreadable(error, "mask", "PNG")) from error
     if picture.format != "PNG":
         raise InvalidInput(f"mask must be a PNG, got {picture.format}")
     if picture.size != (width, height):

@@ -179,7 +179,7 @@ def test_labels_in_the_same_request(client: TestClient, headers: dict, session: 
         (mask_png(31, 24), "sizes must match"),
         (mask_png(32, 24, values=(0, 9)), "class ids [9]"),
         (image_bytes(32, 24), "got mode RGB"),
-        (b"not a png", "not a readable image"),
+        (b"not a png", "label: mask is not an image: expected PNG"),
     ],
 )
 def test_a_bad_label_rejects_its_image_too(
