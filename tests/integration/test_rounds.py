@@ -69,7 +69,7 @@ def test_round_ranks_queue_then_second_round_and_pseudo_labels(
     assert first["status"] == "queued" and first["index"] == 1 and first["budget"] == 3
     assert first["job"]["kind"] == "round" and first["labeled_count"] == 4
     job = _wait_round(job_settings, first["job_id"], celery_worker)
-    assert set(job.result["seconds"]) == {"train", "score", "rank", "store"}
+    assert set(job.result["seconds"]) == {"train", "evaluate", "score", "rank", "store"}
 
     body = job_client.get(f"/api/v1/projects/{project_id}/rounds/{first['id']}", headers=annotator).json()
     assert body["status"] == "done" and body["finished_at"] is not None
@@ -353,7 +353,7 @@ def test_worker_killed_mid_training_reruns_the_round_and_records_one_model(
     db_url: str, redis_url: str, import_root: Path, tmp_path: Path, session: Session, headers
 ) -> None:
     from server.app import create_app
-    from tests.integration.conftest import start_worker
+    from tests.integration.conftest import start_reaper, start_worker
 
     own_broker = redis_url.rsplit("/", 1)[0] + "/14"
     import redis
@@ -361,7 +361,7 @@ def test_worker_killed_mid_training_reruns_the_round_and_records_one_model(
     redis.Redis.from_url(own_broker).flushdb()
     settings = Settings(
         database_url=db_url, broker_url=own_broker, import_root=import_root, data_dir=tmp_path / "data",
-        job_heartbeat_seconds=2,
+        job_heartbeat_seconds=4,
     )  # fmt: skip
     project_id, _ = make_synthetic_project(session, pool=6, labeled=3, val=1, name="killed")
     with TestClient(create_app(settings)) as client:
@@ -381,11 +381,13 @@ def test_worker_killed_mid_training_reruns_the_round_and_records_one_model(
         assert check.scalar(select(func.count()).select_from(ModelVersion)) == 0
         assert check.get(Round, round_id).status.value == "running"
 
+    reaper = start_reaper(settings, tmp_path / "reaper.log")
     second = start_worker(settings, tmp_path / "second.log")
     try:
         final = wait_for_job(factory, job_id, until=lambda row: row.status in TERMINAL, timeout=300)
     finally:
         second.stop()
+        reaper.stop()
     with factory() as check:
         versions = check.scalars(select(ModelVersion).where(ModelVersion.round_id == round_id)).all()
         status = check.get(Round, round_id).status.value
