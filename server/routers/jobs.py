@@ -93,7 +93,8 @@ async def _job_events(settings: Settings, job_id: int) -> AsyncIterator[ServerSe
     while True:
         job = await to_thread.run_sync(_read_job, settings, job_id)
         if job is None:
-            yield ServerSentEvent(data=json.dumps({"detail": f"job {job_id} was deleted"}), event="error")
+            deleted = {"detail": f"job {job_id} was deleted", "errors": []}  # server.errors.ErrorBody
+            yield ServerSentEvent(data=json.dumps(deleted), event="error")
             return
         payload = job.model_dump_json()
         if payload != last:
