@@ -49,6 +49,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "data_folder_in": str(root / "queue"),
             "data_folder_out": str(root / "queue"),
             "control_folder": str(root / "control"),
+            # kombu looks into the folder once a second by default: up to a second added to every SAM embedding.
+            "polling_interval": 0.2,
         }
     elif settings.broker_url.startswith(("redis://", "rediss://")):
         config["broker_transport_options"] = {"visibility_timeout": REDIS_VISIBILITY_TIMEOUT_S}

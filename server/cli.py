@@ -115,6 +115,8 @@ def handle_worker(args: argparse.Namespace) -> int:
 
     if args.parent_pid is not None:
         _die_with_parent(args.parent_pid)
+    if args.niceness:
+        os.nice(args.niceness)
     queues = [q.strip() for q in args.queues.split(",") if q.strip()]
     unknown = sorted(set(queues) - set(QUEUES))
     if unknown or not queues:
@@ -266,6 +268,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--pool", default=None, choices=["prefork", "solo", "threads"], help="default: solo when embedded, else prefork"
     )
     worker.add_argument("--loglevel", default="INFO")
+    worker.add_argument(
+        "--niceness",
+        type=int,
+        default=0,
+        help="lower this worker's CPU priority by this much (e.g. 10 for long work on a machine shared with "
+        "interactive work); `serve` gives its embedded cpu,gpu worker 10",
+    )
     worker.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)  # set by `serve`
     worker.set_defaults(handler=handle_worker)
 

@@ -1,10 +1,13 @@
 """`marslabel serve`'s own worker processes on the embedded default, kept alive.
 
 One process per queue group (EMBEDDED_WORKER_GROUPS): `interactive` apart from `cpu,gpu`, so that a SAM
-embedding never waits behind a round. A process that dies is started again after a backoff (1 s, doubled
-after each quick death up to 60 s, back to 1 s once one lived a minute), with a log line each time; the
-death is reported to `on_death` (the reaper's poke: its jobs are re-queued at once, not after the heartbeat
-timeout). Each worker gets `--parent-pid`, so that it ends with `serve` even when `serve` is killed.
+embedding never waits behind a round; the long work runs at a lower CPU priority (nice 10), so that on a
+machine of few cores an embedding (or a request) is not slowed down by a round that keeps every core busy.
+
+A process that dies is started again after a backoff (1 s, doubled after each quick death up to 60 s, back
+to 1 s once one lived a minute), with a log line each time; the death is reported to `on_death` (the
+reaper's poke: its jobs are re-queued at once, not after the heartbeat timeout). Each worker gets
+`--parent-pid`, so that it ends with `serve` even when `serve` is killed.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
-EMBEDDED_WORKER_GROUPS = ("interactive", "cpu,gpu")
+EMBEDDED_WORKER_GROUPS = (("interactive", 0), ("cpu,gpu", 10))  # (queues, niceness)
 POLL_S = 0.25
 FIRST_BACKOFF_S = 1.0
 MAX_BACKOFF_S = 60.0
@@ -42,6 +45,7 @@ def _described(returncode: int) -> str:
 @dataclass
 class _Slot:
     queues: str
+    niceness: int
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     restarts: int = 0
@@ -50,8 +54,10 @@ class _Slot:
 
 
 class EmbeddedWorkers:
-    def __init__(self, groups: tuple[str, ...] = EMBEDDED_WORKER_GROUPS, on_death: Callable[[], None] | None = None):
-        self._slots = [_Slot(queues) for queues in groups]
+    def __init__(
+        self, groups: tuple[tuple[str, int], ...] = EMBEDDED_WORKER_GROUPS, on_death: Callable[[], None] | None = None
+    ):
+        self._slots = [_Slot(queues, niceness) for queues, niceness in groups]
         self._on_death = on_death
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -78,6 +84,8 @@ class EmbeddedWorkers:
             slot.queues,
             "--parent-pid",
             str(os.getpid()),
+            "--niceness",
+            str(slot.niceness),
         ]
         # Its own process group, so that stopping it also stops anything it started; no preexec_fn, which is
         # unsafe in a process with threads (the worker sets its own parent-death signal).

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import importlib
 import logging
+import time
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready
 
 from server.broker import celery_config
 from server.db import get_engine
@@ -64,7 +65,32 @@ def create_celery_app(settings: Settings, queues: list[str] | None = None) -> Ce
         if queues is None or spec.queue in queues:
             _make_task(app, kind, spec.handler, settings)
     worker_process_init.connect(lambda **_: _forget_inherited_connections(settings), weak=False)
+    if "sam_embed" in JOB_KINDS and (queues is None or JOB_KINDS["sam_embed"].queue in queues):
+        # Building the SAM encoder's session takes seconds: done as the worker starts, not on an annotator's
+        # first embedding. In the process that runs the jobs: each pool process (prefork), or the worker itself.
+        worker_process_init.connect(lambda **_: _warm_sam(settings), weak=False)
+        worker_ready.connect(lambda sender, **_: _warm_sam(settings) if _runs_jobs_itself(sender) else None, weak=False)
     return app
+
+
+def _runs_jobs_itself(worker: Any) -> bool:
+    # solo and threads pools run tasks in the worker's own process; prefork's children warm themselves.
+    return "prefork" not in getattr(getattr(worker, "pool_cls", None), "__module__", "prefork")
+
+
+def _warm_sam(settings: Settings) -> None:
+    import numpy as np
+
+    from worker.tasks.sam_embed import backend_for
+
+    started = time.perf_counter()
+    try:
+        # One encode of a blank image: the encoder's session is built on first use, and its first run is slow.
+        backend_for(settings).encode(np.zeros((64, 64, 3), np.uint8))
+    except Exception as error:  # the job itself will then fail and say why
+        log.warning("SAM model not loaded ahead: %s", error)
+        return
+    log.info("SAM model loaded ahead in %.1f s", time.perf_counter() - started)
 
 
 _app: Celery | None = None
