@@ -58,14 +58,19 @@ def _compose() -> dict:
 def test_compose_file_structure() -> None:
     compose = _compose()
     services = compose["services"]
-    assert {"postgres", "redis", "api", "worker"} <= set(services)
+    assert {"postgres", "redis", "api", "worker", "worker-interactive", "worker-cpu", "reaper"} <= set(services)
+    # Each queue has a service of its own, so that a SAM embedding never waits behind a round.
+    queues = {name: services[name]["command"][services[name]["command"].index("--queues") + 1] for name in services
+              if "--queues" in services[name].get("command", [])}  # fmt: skip
+    assert queues == {"worker": "gpu", "worker-interactive": "interactive", "worker-cpu": "cpu"}
+    assert services["reaper"]["command"] == ["marslabel", "reaper"]
     devices = services["worker"]["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
     for name in ("postgres", "redis", "api", "worker"):
         assert "healthcheck" in services[name], name
     assert {"pgdata", "redisdata"} <= set(compose["volumes"])
     fields = {f"MARSLABEL_{name.upper()}" for name in Settings.model_fields}
-    for name in ("api", "worker"):
+    for name in ("api", "worker", "worker-interactive", "reaper"):
         assert set(services[name]["environment"]) <= fields, name
         assert services[name]["environment"]["MARSLABEL_BROKER_URL"].startswith("redis://")
         assert services[name]["environment"]["MARSLABEL_DATABASE_URL"].startswith("postgresql+psycopg://")
