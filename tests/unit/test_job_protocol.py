@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from server.imports import ImportPathError, resolve_import_path
-from server.jobs import JOB_KINDS, task_name
+from server.jobs import JOB_KINDS, QUEUES, task_name
 
 
 def test_every_job_kind_has_a_handler_and_a_known_queue() -> None:
@@ -19,9 +19,22 @@ def test_every_job_kind_has_a_handler_and_a_known_queue() -> None:
 
     app = create_celery_app(Settings(broker_url="redis://127.0.0.1:6379/15"))
     for kind, spec in JOB_KINDS.items():
-        assert spec.queue in ("cpu", "gpu")
+        assert spec.queue in QUEUES
         assert callable(resolve_handler(spec.handler))
         assert task_name(kind) in app.tasks
+    # Interactive work has a queue of its own; long model work never shares it.
+    assert JOB_KINDS["sam_embed"].queue == "interactive"
+    assert {JOB_KINDS[kind].queue for kind in ("round", "pseudo_label", "sam_auto_masks")} == {"gpu"}
+
+
+def test_an_interactive_worker_has_only_its_tasks_and_no_torch() -> None:
+    code = (
+        "import sys; from server.settings import Settings; from worker.celery_app import create_celery_app; "
+        "app = create_celery_app(Settings(broker_url='redis://127.0.0.1:6379/15'), ['interactive']); "
+        "print(sorted(t for t in app.tasks if t.startswith('marslabel.')), 'torch' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "['marslabel.sam_embed'] False"
 
 
 def test_api_imports_neither_worker_nor_celery() -> None:
