@@ -52,7 +52,7 @@ def test_import_project_layout_end_to_end(
     assert (result["total"], result["stored"], result["duplicate"], result["rejected"]) == (count + 1, count, 0, 1)
     assert result["labeled"] == len(range(0, count, 3))
     assert result["rejections"][0]["file"] == "broken.png"
-    assert "readable format" in result["rejections"][0]["reason"]
+    assert "not an image" in result["rejections"][0]["reason"]
     assert done.attempts == 1 and done.progress == 1.0 and done.finished_at is not None
 
     # What the result says is in the database: images with their splits, labels as human mask versions.
