@@ -72,7 +72,16 @@ def add_ml_commands(subparsers: argparse._SubParsersAction) -> None:
     sim.add_argument("--encoder", default=None, help="lite0 | lite2 | resnet50")
     sim.add_argument("--device", default="auto")
     sim.add_argument("--candidates", type=int, default=None, help="score only this many random pool images")
-    sim.add_argument("--score-size", type=int, default=None, help="resize images to this side for scoring")
+    sim.add_argument(
+        "--score-size", type=int, default=-1, help="scoring resize side (0 = native; default: the profile's)"
+    )
+    sim.add_argument("--start", default="random", choices=["random", "kmeans", "kcenter"], help="first-set choice")
+    sim.add_argument("--final-steps", type=int, default=None, help="training steps of the last round")
+    sim.add_argument(
+        "--self-training", action="store_true", help="the last round self-trains a student on pseudo-labels"
+    )
+    sim.add_argument("--st-threshold", type=float, default=0.9, help="pseudo-label confidence threshold")
+    sim.add_argument("--st-steps", type=int, default=None, help="student steps (default: profile)")
     sim.add_argument("--top-k", type=float, default=None, help="aggregate the top k%% pixels, not the mean")
     sim.add_argument("--exclude-class", type=int, default=None, help="ignore pixels predicted as this class")
     sim.add_argument("--round0-cache", type=Path, default=None, help="folder sharing round-0 models")
@@ -125,7 +134,12 @@ def handle_simulate(args: argparse.Namespace) -> int:
         encoder=args.encoder,
         device=args.device,
         candidates=args.candidates,
-        score_size=args.score_size,
+        score_size=None if args.score_size == 0 else args.score_size,
+        start=args.start,
+        final_steps=args.final_steps,
+        self_training=args.self_training,
+        self_training_threshold=args.st_threshold,
+        self_training_steps=args.st_steps,
         top_k_percent=args.top_k,
         exclude_class=args.exclude_class,
         round0_cache=args.round0_cache,
@@ -142,22 +156,29 @@ def handle_simulate(args: argparse.Namespace) -> int:
 
 
 def handle_evaluate(args: argparse.Namespace) -> int:
+    from ml.al_round import evaluate
+    from ml.checkpoint import CheckpointError, load
     from ml.data import open_dataset, read_classes
-    from ml.metrics import evaluate_predictor
-    from ml.predict import load_predictor
     from ml.simulate import tqdm_progress
 
     _set_threads(args.threads)
-    source = open_dataset(args.data, args.split)
-    predictor = load_predictor(args.model, device=args.device)
+    try:
+        load(args.model)
+        source = open_dataset(args.data, args.split)
+    except (CheckpointError, FileNotFoundError, ValueError) as error:
+        print(f"marslabel evaluate: {error}", file=sys.stderr)
+        return 2
     progress, close = tqdm_progress("evaluate", position=0)
-    result = evaluate_predictor(
-        predictor, source, batch_size=args.batch_size, class_ids=args.class_ids, progress=progress
+    result = evaluate(
+        args.model,
+        source,
+        class_ids=args.class_ids,
+        class_names={c.id: c.name for c in read_classes(args.data)},
+        device=args.device,
+        batch_size=args.batch_size,
+        progress=progress,
     )
     close()
-    names = {c.id: c.name for c in read_classes(args.data)}
-    result["per_class_iou"] = {str(k): v for k, v in result["per_class_iou"].items()}
-    result["class_names"] = {k: names.get(int(k), k) for k in result["per_class_iou"]}
     result.update(model=str(args.model), data=str(args.data), split=args.split)
     text = json.dumps(result, indent=1)
     if args.out is not None:

@@ -103,7 +103,9 @@ def predict_labels(predictor: ModelPredictor, images: np.ndarray) -> np.ndarray:
 
 def load_predictor(checkpoint: Path, device: str = "auto", batch_size: int = 8) -> ModelPredictor:
     """A predictor from a training checkpoint (ml.ssl.train), using the networks its method predicts with."""
-    state = torch.load(Path(checkpoint), map_location="cpu", weights_only=False)
+    from ml import checkpoint as checkpoints
+
+    state = checkpoints.load(Path(checkpoint))
     config = state["config"]
     target = resolve_device(device)
     models = []

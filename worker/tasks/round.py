@@ -165,5 +165,6 @@ def run_round(ctx: JobContext) -> dict[str, Any]:
         "labeled": len(split.labeled),
         "validation": {"source": split.val_source, "images": len(split.val)},
         "scored": len(ranked),
+        "warm_start": init_from is not None,
         "seconds": {**result.seconds, "rank": rank_seconds, "store": store_seconds},
     }

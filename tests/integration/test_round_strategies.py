@@ -1,0 +1,102 @@
+"""Every strategy family the API accepts runs end to end through a real worker on a tiny schedule, through the
+one round function (ml.al_round): single-map scorers, MC dropout (bald), two-branch disagreement, class-weighted
+rare-class UEQ, random; warm start from the project's previous model of the same method; self-training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ml import checkpoint
+from server.db import get_sessionmaker
+from server.models import ModelVersion, Role, Score
+from server.settings import Settings
+from tests.integration.test_rounds import TINY, _start, _wait_round, make_synthetic_project
+
+pytestmark = pytest.mark.ml
+
+FAMILIES = [
+    ("supervised", "random"),
+    ("supervised", "entropy"),  # one probability map: entropy, least-confidence, margin, ueq, ueq-product
+    ("supervised", "bald"),  # MC dropout passes (decoder dropout)
+    ("cps-mars", "ueq+disagreement"),  # the two branches' maps
+    ("s5mars", "ueq+rare-class"),  # class weights from the labelled pixels
+]
+
+
+@pytest.mark.parametrize(("method", "strategy"), FAMILIES, ids=[f"{m}-{s}" for m, s in FAMILIES])
+def test_strategy_family_ranks_the_pool(
+    method: str, strategy: str, celery_worker, job_client: TestClient, job_settings: Settings, session: Session, headers
+) -> None:
+    project_id, _ = make_synthetic_project(session, name=f"{method}-{strategy}")
+    response = _start(job_client, headers[Role.lead], project_id, method=method, strategy=strategy, budget=2, **TINY)
+    assert response.status_code == 202, response.text
+    job = _wait_round(job_settings, response.json()["job_id"], celery_worker)
+    assert job.result["scored"] == 8 and job.result["warm_start"] is False
+    with get_sessionmaker(job_settings.resolved_database_url)() as check:
+        version = check.scalars(select(ModelVersion).where(ModelVersion.project_id == project_id)).one()
+        assert version.method == method and version.config["strategy"] == strategy
+        ranks = check.scalars(select(Score.rank).where(Score.round_id == version.round_id).order_by(Score.rank))
+        assert list(ranks) == list(range(1, 9))
+    # The model version is a checkpoint that `marslabel evaluate` reads.
+    assert checkpoint.load(Path(version.artifact_path))["finished"] is True
+
+
+def test_warm_start_then_self_training(
+    celery_worker, job_client: TestClient, job_settings: Settings, session: Session, headers
+) -> None:
+    project_id, _ = make_synthetic_project(session, name="warm")
+    lead = headers[Role.lead]
+    first = _start(job_client, lead, project_id, method="cps-mars", strategy="ueq", budget=2, **TINY).json()
+    _wait_round(job_settings, first["job_id"], celery_worker)
+    factory = get_sessionmaker(job_settings.resolved_database_url)
+    with factory() as check:
+        first_model = check.scalars(select(ModelVersion).where(ModelVersion.round_id == first["id"])).one()
+        first_artifact = first_model.artifact_path
+
+    # cpu profile: the second cps-mars round starts from the first's model, and self-trains its final model.
+    second = _start(
+        job_client,
+        lead,
+        project_id,
+        method="cps-mars",
+        strategy="ueq",
+        budget=2,
+        self_training={"threshold": 0.5, "steps": 3},
+        **TINY,
+    )
+    assert second.status_code == 202, second.text
+    job = _wait_round(job_settings, second.json()["job_id"], celery_worker)
+    assert job.result["warm_start"] is True
+    assert {"train", "pseudo_label", "student", "evaluate", "score"} <= set(job.result["seconds"])
+    with factory() as check:
+        model = check.scalars(select(ModelVersion).where(ModelVersion.round_id == second.json()["id"])).one()
+        assert model.method == "self-training"
+        assert model.metrics["warm_start_from"] == first_artifact
+        assert model.metrics["pseudo_labels"]["threshold"] == 0.5
+    # The training folder (teacher, pseudo-labels, student) is gone once the model version is stored.
+    assert not (job_settings.artifacts_dir / "training" / f"job-{second.json()['job_id']}").exists()
+
+    # A cold start is asked for explicitly.
+    third = _start(job_client, lead, project_id, method="cps-mars", strategy="ueq", budget=2, warm_start=False, **TINY)
+    job = _wait_round(job_settings, third.json()["job_id"], celery_worker)
+    assert job.result["warm_start"] is False
+
+
+def test_self_training_threshold_out_of_range_is_refused(job_client: TestClient, session: Session, headers) -> None:
+    project_id, _ = make_synthetic_project(session, name="bad-st")
+    response = _start(
+        job_client,
+        headers[Role.lead],
+        project_id,
+        method="supervised",
+        strategy="random",
+        budget=1,
+        self_training={"threshold": 1.5},
+        **TINY,
+    )
+    assert response.status_code == 422 and "threshold" in response.text
