@@ -295,11 +295,13 @@ def weak_augment(
     pad_value: tuple[int, int, int] = (127, 127, 127),
     mask: np.ndarray | None = None,
     flip: bool = True,
+    focus: tuple[int, int] | None = None,
 ) -> WeakView:
     """Random rescale (one factor for both sides), horizontal flip, random crop with padding.
 
     The image is resized bilinearly, label and mask with nearest neighbour; padding fills the image
-    with `pad_value` (the network's mean colour, 0 after normalisation) and the label with 255.
+    with `pad_value` (the network's mean colour, 0 after normalisation) and the label with 255. `focus`: a (row,
+    column) of the original image that the crop must contain (class-balanced crops of a rare class).
     """
     h, w = image.shape[:2]
     if label is None:
@@ -313,7 +315,8 @@ def weak_augment(
         label = np.asarray(Image.fromarray(label).resize((nw, nh), Image.Resampling.NEAREST))
         if mask is not None:
             mask = np.asarray(Image.fromarray(mask.astype(np.uint8)).resize((nw, nh), Image.Resampling.NEAREST))
-    if flip and rng.random() < 0.5:
+    flipped = flip and rng.random() < 0.5
+    if flipped:
         image, label = image[:, ::-1], label[:, ::-1]
         mask = mask[:, ::-1] if mask is not None else None
 
@@ -325,6 +328,14 @@ def weak_augment(
     # Where the resized image is larger, pick a random window; where smaller, place it at a random offset.
     y_src = int(rng.integers(0, nh - crop_size + 1)) if nh > crop_size else 0
     x_src = int(rng.integers(0, nw - crop_size + 1)) if nw > crop_size else 0
+    if focus is not None:
+        fy = min(nh - 1, int(focus[0] * nh / h))
+        fx = min(nw - 1, int(focus[1] * nw / w))
+        fx = nw - 1 - fx if flipped else fx
+        if nh > crop_size:
+            y_src = int(rng.integers(max(0, fy - crop_size + 1), min(nh - crop_size, fy) + 1))
+        if nw > crop_size:
+            x_src = int(rng.integers(max(0, fx - crop_size + 1), min(nw - crop_size, fx) + 1))
     y_dst = int(rng.integers(0, crop_size - nh + 1)) if nh < crop_size else 0
     x_dst = int(rng.integers(0, crop_size - nw + 1)) if nw < crop_size else 0
     ch, cw = min(nh, crop_size), min(nw, crop_size)
@@ -392,6 +403,8 @@ class WeakAugDataset(torch.utils.data.Dataset):
         pad_value: tuple[int, int, int] = (127, 127, 127),
         label_source: SampleSource | None = None,
         candidate_masks: CandidateMasks | None = None,
+        rare_crop: float = 0.0,
+        class_weights: np.ndarray | None = None,
     ) -> None:
         self.source = source
         self.ids = list(source.ids)
@@ -405,6 +418,10 @@ class WeakAugDataset(torch.utils.data.Dataset):
         self.label_source = label_source
         self._label_ids = set(label_source.ids) if label_source is not None else None
         self.candidate_masks = candidate_masks
+        # Class-balanced crops: with probability `rare_crop` a crop is centred near a pixel of the image's
+        # rarest labelled class (the largest of `class_weights`), so a class under 1% of the pixels is seen.
+        self.rare_crop = float(rare_crop)
+        self.class_weights = class_weights
         self._perm_cache: tuple[int, np.ndarray] | None = None
 
     def __len__(self) -> int:
@@ -435,8 +452,20 @@ class WeakAugDataset(torch.utils.data.Dataset):
             mask = (
                 candidates[int(rng.integers(len(candidates)))] if candidates else np.zeros(image.shape[:2], dtype=bool)
             )
-        view = weak_augment(image, label, rng, self.crop_size, self.scale_range, self.pad_value, mask)
+        focus = self._rare_focus(label, rng) if self.rare_crop > 0 else None
+        view = weak_augment(image, label, rng, self.crop_size, self.scale_range, self.pad_value, mask, focus=focus)
         return sample_id, view
+
+    def _rare_focus(self, label: np.ndarray | None, rng: np.random.Generator) -> tuple[int, int] | None:
+        if label is None or self.class_weights is None or rng.random() >= self.rare_crop:
+            return None
+        present = [int(c) for c in np.unique(label) if c != IGNORE_INDEX and c < len(self.class_weights)]
+        if not present:
+            return None
+        rarest = max(present, key=lambda c: self.class_weights[c])  # type: ignore[index]
+        ys, xs = np.nonzero(label == rarest)
+        k = int(rng.integers(len(ys)))
+        return int(ys[k]), int(xs[k])
 
     def batch(self, step: int, batch_size: int) -> Batch:
         """The batch of a training step: positions step·B … step·B + B − 1 of the cycled stream."""

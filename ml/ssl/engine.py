@@ -177,6 +177,8 @@ class Trainer:
             _LABELED_STREAM,
             pad,
             candidate_masks=self.method.candidate_masks(),
+            rare_crop=float(self.options["rare_crop"]),
+            class_weights=np.asarray(self.class_weights),
         )
         unlabeled = None
         if self.unlabeled is not None:

@@ -27,6 +27,7 @@ COMMON_OPTIONS: dict[str, Any] = {
     "ohem_thresh": 0.7,
     "ohem_min_kept": None,  # None: 100k per 8·512² pixels, scaled to the batch (METHODS §7.2)
     "channels_last": None,  # None: on CUDA only
+    "rare_crop": 0.0,  # share of labelled crops placed on the image's rarest class (ml.data.WeakAugDataset)
     # SSL methods: the first `burn_in` fraction of the steps trains on labelled images only (cheap, and
     # no pseudo-labels from an untrained model); the unsupervised weight then rises over the next
     # `unsup_rampup` fraction of the steps (sigmoid ramp-up, Laine & Aila 2017).
