@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -22,6 +22,8 @@ def parse_budget(budget: int | str) -> tuple[int | None, float | None]:
     if isinstance(budget, int):
         count = budget
     else:
+        if len(budget) > 32:
+            raise ValueError(f"budget {budget[:32]!r}… is neither a count (63) nor a percentage of the pool ('3%')")
         text = budget.strip()
         match = _PERCENT.match(text)
         if match:
@@ -56,8 +58,13 @@ class RoundCreate(BaseModel):
         description="random, entropy, least-confidence, margin, bald, ueq, or a UEQ variant: ueq-product, "
         "ueq+disagreement, ueq+rare-class",
     )
-    budget: Annotated[int, Field(ge=1, le=MAX_INT)] | Annotated[str, Field(max_length=32)] = Field(
-        "1%", description="images to label next: a count (21) or a percentage of the pool ('1%')"
+    budget: int | str = Field(
+        "1%",
+        description="images to label next: a count (21) or a percentage of the pool ('1%')",
+        # What _budget_parses enforces, so that the document bounds it too.
+        json_schema_extra={
+            "anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_INT}, {"type": "string", "maxLength": 32}]
+        },
     )
     profile: Literal["cpu", "paper"] = Field("cpu", description="schedule: `cpu` for 2 cores, `paper` for a GPU")
     seed: int = Field(0, ge=0, le=2**31 - 1)

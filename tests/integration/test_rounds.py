@@ -266,7 +266,7 @@ def test_cancelled_round_leaves_no_model_version(
     project_id, _ = make_synthetic_project(session, pool=6, labeled=2, val=1, name="cancelled")
     response = _start(
         job_client, headers[Role.lead], project_id, method="supervised", strategy="entropy", budget=1,
-        profile="cpu", steps=100_000, crop_size=SIZE,
+        profile="cpu", steps=5_000, crop_size=SIZE,
     )  # fmt: skip
     assert response.status_code == 202, response.text
     job_id, round_id = response.json()["job_id"], response.json()["id"]
