@@ -5,18 +5,20 @@ oracle, and the service's `round` job (worker/tasks/round.py) with the project's
 training, scoring or ranking loop of its own. Everything a round writes goes under its `workdir`:
 
     workdir/train.pt     the method's model (resumable while training)
-    workdir/pseudo/      the teacher's pseudo-labels of the pool (self-training only; resumable)
-    workdir/student.pt   the self-trained student, which is then the round's model
+    workdir/pseudo-<threshold>/   the teacher's pseudo-labels of the pool (self-training only; resumable)
+    workdir/student-<key>.pt      the self-trained student (key: its settings), which is then the round's model
 
 A rerun with the same workdir resumes: finished checkpoints are returned as they are.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -291,7 +293,7 @@ def run_round(
             predictor,
             pool,
             list(unlabeled),
-            workdir / "pseudo",
+            workdir / f"pseudo-{st.threshold:g}",
             st.threshold,
             settings.score_batch_size,
             _span(progress, low, low + shares[1], "pseudo-labelling"),
@@ -299,13 +301,17 @@ def run_round(
         seconds["pseudo_label"] = time.perf_counter() - started
         pseudo_info = {"threshold": st.threshold, "images": len(unlabeled), "kept_fraction_new": stats.kept_fraction}
         low += shares[1]
-        pseudo_pool = PseudoLabelSource(SubsetSource(pool, list(unlabeled)), workdir / "pseudo", labeled)
+        pseudo_pool = PseudoLabelSource(
+            SubsetSource(pool, list(unlabeled)), workdir / f"pseudo-{st.threshold:g}", labeled
+        )
         student = final_config = student_config(settings, num_classes)
+        # A workdir may be shared (a simulation's round-0 cache): students of other settings get other files.
+        student_key = hashlib.sha256(json.dumps([asdict(student), st.threshold], default=str).encode()).hexdigest()
         model, seconds["student"], trainer_metrics["student"] = _train(
             student,
             labeled,
             pseudo_pool,
-            workdir / "student.pt",
+            workdir / f"student-{student_key[:10]}.pt",
             None,
             _span(progress, low, low + shares[2], "student"),
         )

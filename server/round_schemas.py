@@ -111,13 +111,16 @@ class RoundCreate(BaseModel):
 
 
 def check_round_caps(body: RoundCreate, settings: Settings, loc: tuple[str, ...] = ("body",)) -> None:
-    """A 422 naming each of `steps` and `crop_size` that is over its profile's cap in the settings."""
+    """A 422 naming each of `steps`, `crop_size` and `self_training.steps` over its profile's cap in the settings."""
     errors = []
-    for field, (cap, variable) in settings.round_caps(body.profile).items():
-        value = getattr(body, field)
+    caps = settings.round_caps(body.profile)
+    checked = [((field,), getattr(body, field), caps[field]) for field in caps]
+    if body.self_training is not None and "steps" in caps:
+        checked.append((("self_training", "steps"), body.self_training.steps, caps["steps"]))
+    for where, value, (cap, variable) in checked:
         if value is not None and value > cap:
             message = f"{value} is more than the {body.profile} profile allows: at most {cap} ({variable})"
-            errors.extend(invalid_field((*loc, field), message, value).errors())
+            errors.extend(invalid_field((*loc, *where), message, value).errors())
     if errors:
         raise RequestValidationError(errors)
 

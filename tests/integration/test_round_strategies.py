@@ -100,3 +100,24 @@ def test_self_training_threshold_out_of_range_is_refused(job_client: TestClient,
         **TINY,
     )
     assert response.status_code == 422 and "threshold" in response.text
+
+
+def test_self_training_steps_over_the_profile_cap_are_refused(
+    job_client: TestClient, job_settings: Settings, session: Session, headers
+) -> None:
+    project_id, _ = make_synthetic_project(session, name="st-cap")
+    cap = job_settings.round_caps("cpu")["steps"][0]
+    response = _start(
+        job_client,
+        headers[Role.lead],
+        project_id,
+        method="supervised",
+        strategy="random",
+        budget=1,
+        self_training={"steps": cap + 1},
+        **TINY,
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["loc"][-2:] == ["self_training", "steps"]
+    assert "MARSLABEL_MAX_ROUND_STEPS_CPU" in response.text
+    assert job_client.get(f"/api/v1/projects/{project_id}/rounds", headers=headers[Role.lead]).json() == []
