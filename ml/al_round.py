@@ -5,7 +5,7 @@ oracle, and the service's `round` job (worker/tasks/round.py) with the project's
 training, scoring or ranking loop of its own. Everything a round writes goes under its `workdir`:
 
     workdir/train.pt     the method's model (resumable while training)
-    workdir/pseudo-<threshold>/   the teacher's pseudo-labels of the pool (self-training only; resumable)
+    workdir/predictions/          the teacher's class and confidence per pool pixel (self-training; resumable)
     workdir/student-<key>.pt      the self-trained student (key: its settings), which is then the round's model
 
 A rerun with the same workdir resumes: finished checkpoints are returned as they are.
@@ -34,6 +34,7 @@ class SelfTrainingSettings:
     labels plus the teacher's pseudo-labels of the pool (pixels under `threshold` confidence ignored)."""
 
     threshold: float = 0.9
+    class_keep: float | None = None  # per-class thresholds keeping at least this share of each class (CBST)
     steps: int | None = None  # None: the profile's
     crop_size: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
@@ -284,29 +285,37 @@ def run_round(
     teacher, pseudo_info, final_config = None, None, config
     if st is not None:
         from ml.predict import load_predictor
-        from ml.pseudo import PseudoLabelSource, write_pseudo_labels
+        from ml.pseudo import PseudoLabelSource, class_thresholds, write_predictions
 
         teacher = model
         started = time.perf_counter()
         predictor = load_predictor(teacher, device=settings.device, batch_size=settings.score_batch_size)
-        stats = write_pseudo_labels(
+        folder = workdir / "predictions"
+        write_predictions(
             predictor,
             pool,
             list(unlabeled),
-            workdir / f"pseudo-{st.threshold:g}",
-            st.threshold,
+            folder,
             settings.score_batch_size,
             _span(progress, low, low + shares[1], "pseudo-labelling"),
         )
+        thresholds = class_thresholds(folder, list(unlabeled), num_classes, st.threshold, st.class_keep)
+        pseudo_pool = PseudoLabelSource(SubsetSource(pool, list(unlabeled)), folder, labeled, thresholds)
         seconds["pseudo_label"] = time.perf_counter() - started
-        pseudo_info = {"threshold": st.threshold, "images": len(unlabeled), "kept_fraction_new": stats.kept_fraction}
+        sample = list(unlabeled)[:: max(1, len(unlabeled) // 200)]
+        pseudo_info = {
+            "threshold": st.threshold,
+            "class_keep": st.class_keep,
+            "class_thresholds": [round(float(t), 4) for t in thresholds],
+            "images": len(unlabeled),
+            "kept_fraction_sample": pseudo_pool.kept_fraction(sample),
+        }
         low += shares[1]
-        pseudo_pool = PseudoLabelSource(
-            SubsetSource(pool, list(unlabeled)), workdir / f"pseudo-{st.threshold:g}", labeled
-        )
         student = final_config = student_config(settings, num_classes)
         # A workdir may be shared (a simulation's round-0 cache): students of other settings get other files.
-        student_key = hashlib.sha256(json.dumps([asdict(student), st.threshold], default=str).encode()).hexdigest()
+        student_key = hashlib.sha256(
+            json.dumps([asdict(student), st.threshold, st.class_keep], default=str).encode()
+        ).hexdigest()
         model, seconds["student"], trainer_metrics["student"] = _train(
             student,
             labeled,

@@ -81,6 +81,9 @@ def add_ml_commands(subparsers: argparse._SubParsersAction) -> None:
         "--self-training", action="store_true", help="the last round self-trains a student on pseudo-labels"
     )
     sim.add_argument("--st-threshold", type=float, default=0.9, help="pseudo-label confidence threshold")
+    sim.add_argument(
+        "--st-class-keep", type=float, default=None, help="per-class thresholds keeping this share of each class"
+    )
     sim.add_argument("--st-steps", type=int, default=None, help="student steps (default: profile)")
     sim.add_argument("--top-k", type=float, default=None, help="aggregate the top k%% pixels, not the mean")
     sim.add_argument("--exclude-class", type=int, default=None, help="ignore pixels predicted as this class")
@@ -139,6 +142,7 @@ def handle_simulate(args: argparse.Namespace) -> int:
         final_steps=args.final_steps,
         self_training=args.self_training,
         self_training_threshold=args.st_threshold,
+        self_training_class_keep=args.st_class_keep,
         self_training_steps=args.st_steps,
         top_k_percent=args.top_k,
         exclude_class=args.exclude_class,

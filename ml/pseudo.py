@@ -29,63 +29,103 @@ def pseudo_label(probs: np.ndarray, threshold: float) -> tuple[np.ndarray, float
 
 @dataclass
 class PseudoLabelStats:
-    images: int  # written by this call (images already in the folder are not counted)
-    kept_fraction: float  # share of pixels at or above the threshold, over the images written
+    images: int  # predicted by this call (images already in the folder are not counted)
     seconds: float
 
 
-def write_pseudo_labels(
+def _pred_path(folder: Path, sample_id: str) -> Path:
+    return folder / f"{sample_id}.png"
+
+
+def write_predictions(
     predictor: Predictor,
     source: SampleSource,
     ids: Sequence[str],
     folder: Path,
-    threshold: float,
     batch_size: int = 8,
     progress: ProgressFn = no_progress,
 ) -> PseudoLabelStats:
-    """Predict `ids` and write each pseudo-label as `<folder>/<id>.png`. Resumable: an image whose PNG exists is
-    skipped (a PNG appears whole, by rename)."""
+    """Predict `ids` and write each as `<folder>/<id>.png`, a two-channel PNG: the argmax class and its
+    probability (×255). Thresholds are applied when the labels are read (`PseudoLabelSource`), so that global and
+    per-class thresholds can be chosen from the whole pool's confidences. Resumable: a PNG appears whole, by
+    rename, and an image whose PNG exists is skipped."""
     import time
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    todo = [i for i in ids if not (folder / f"{i}.png").exists()]
+    todo = [i for i in ids if not _pred_path(folder, i).exists()]
     started = time.perf_counter()
-    kept = total = 0
     for start in range(0, len(todo), batch_size):
         chunk = todo[start : start + batch_size]
         images = [source.load_image(i) for i in chunk]
-        shapes = {im.shape for im in images}
         probs = (
             list(predictor.predict_proba(np.stack(images)))
-            if len(shapes) == 1
+            if len({im.shape for im in images}) == 1
             else [predictor.predict_proba(im[None])[0] for im in images]
         )
         for sample_id, p in zip(chunk, probs, strict=True):
-            label, _ = pseudo_label(p, threshold)
-            kept += int((label != IGNORE_INDEX).sum())
-            total += label.size
+            label = p.argmax(axis=0).astype(np.uint8)
+            confidence = np.round(p.max(axis=0) * 255).astype(np.uint8)
             tmp = folder / f"{sample_id}.png.tmp"
-            Image.fromarray(label, mode="L").save(tmp, format="PNG")
-            tmp.replace(folder / f"{sample_id}.png")
-        progress(
-            min(1.0, (start + len(chunk)) / max(len(todo), 1)), f"pseudo-labelled {start + len(chunk)}/{len(todo)}"
-        )
-    return PseudoLabelStats(len(todo), kept / total if total else 0.0, time.perf_counter() - started)
+            Image.fromarray(np.stack([label, confidence], axis=-1), mode="LA").save(tmp, format="PNG")
+            tmp.replace(_pred_path(folder, sample_id))
+        done = start + len(chunk)
+        progress(min(1.0, done / max(len(todo), 1)), f"predicted {done}/{len(todo)}")
+    return PseudoLabelStats(len(todo), time.perf_counter() - started)
+
+
+def read_prediction(folder: Path, sample_id: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """(H×W class ids, H×W confidence 0..1) of a stored prediction, None where there is none."""
+    path = _pred_path(Path(folder), sample_id)
+    if not path.exists():
+        return None
+    data = np.asarray(Image.open(path))
+    return data[..., 0], data[..., 1].astype(np.float32) / 255.0
+
+
+def class_thresholds(
+    folder: Path, ids: Sequence[str], num_classes: int, threshold: float, class_keep: float | None
+) -> np.ndarray:
+    """Per-class confidence thresholds: `threshold` for every class, lowered for a class whose predictions are
+    rarely that confident so that at least the `class_keep` share of its most confident predicted pixels is kept
+    (class-balanced self-training, Zou et al. 2018): a rare class the teacher is never sure of still gets labels."""
+    thresholds = np.full(num_classes, float(threshold))
+    if class_keep is None:
+        return thresholds
+    histogram = np.zeros((num_classes, 256), dtype=np.int64)
+    for sample_id in ids:
+        found = read_prediction(folder, sample_id)
+        if found is None:
+            continue
+        label, confidence = found
+        q = np.round(confidence * 255).astype(np.int64)
+        keep = label < num_classes
+        np.add.at(histogram, (label[keep].astype(np.int64), q[keep]), 1)
+    for c in range(num_classes):
+        total = histogram[c].sum()
+        if total == 0:
+            continue
+        # The confidence above which `class_keep` of the class's pixels lie (counted from the top).
+        from_top = np.cumsum(histogram[c][::-1])
+        level = 255 - int(np.searchsorted(from_top, class_keep * total))
+        thresholds[c] = min(float(threshold), level / 255.0)
+    return thresholds
 
 
 class PseudoLabelSource:
-    """The pool's images with labels from a pseudo-label folder; an image with a human label gets that instead.
+    """The pool's images with labels from a prediction folder (`write_predictions`), each pixel kept where its
+    confidence reaches its class's threshold (255 elsewhere); an image with a human label gets that instead.
 
     Only this type may feed a method that trains on pool labels (ml.ssl.engine checks), so a simulation's
     oracle labels can never leak into training through the pool.
     """
 
-    def __init__(self, images: SampleSource, folder: Path, human: SampleSource) -> None:
+    def __init__(self, images: SampleSource, folder: Path, human: SampleSource, thresholds: np.ndarray) -> None:
         self._images = images
         self._folder = Path(folder)
         self._human = human
         self._human_ids = set(human.ids)
+        self._thresholds = np.asarray(thresholds, dtype=np.float32)
 
     @property
     def ids(self) -> Sequence[str]:
@@ -97,7 +137,19 @@ class PseudoLabelSource:
     def load_label(self, sample_id: str) -> np.ndarray | None:
         if sample_id in self._human_ids:
             return self._human.load_label(sample_id)
-        path = self._folder / f"{sample_id}.png"
-        if not path.exists():
+        found = read_prediction(self._folder, sample_id)
+        if found is None:
             return None
-        return np.asarray(Image.open(path), dtype=np.uint8)
+        label, confidence = found
+        needed = self._thresholds[np.minimum(label, len(self._thresholds) - 1)]
+        return np.where(confidence + 1e-6 >= needed, label, IGNORE_INDEX).astype(np.uint8)
+
+    def kept_fraction(self, sample_ids: Sequence[str]) -> float:
+        """Share of the pixels of `sample_ids` (non-human) that carry a pseudo-label."""
+        kept = total = 0
+        for sample_id in sample_ids:
+            label = self.load_label(sample_id)
+            if label is not None:
+                kept += int((label != IGNORE_INDEX).sum())
+                total += label.size
+        return kept / total if total else 0.0

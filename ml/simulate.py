@@ -66,6 +66,7 @@ class SimulationConfig:
     final_steps: int | None = None  # steps of the last round's training (cold or warm); None = as other rounds
     self_training: bool = False  # the last round self-trains a student on the pool's pseudo-labels
     self_training_threshold: float = 0.9
+    self_training_class_keep: float | None = None  # per-class thresholds (ml.pseudo.class_thresholds)
     self_training_steps: int | None = None  # None: the profile's
     self_training_options: dict[str, Any] = field(default_factory=dict)
     score_batch_size: int = 8
@@ -134,6 +135,7 @@ def round_settings(config: SimulationConfig, round_index: int, final: bool) -> R
     if final and config.self_training:
         self_training = SelfTrainingSettings(
             threshold=config.self_training_threshold,
+            class_keep=config.self_training_class_keep,
             steps=config.self_training_steps,
             options=dict(config.self_training_options),
         )

@@ -45,6 +45,13 @@ class SelfTrainingRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     threshold: float = Field(0.9, ge=0.0, le=1.0, description="pseudo-label confidence below which a pixel is ignored")
+    class_keep: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="per-class thresholds: a class the teacher is rarely sure of keeps at least this share of its "
+        "most confident pixels (class-balanced self-training); null: the threshold alone",
+    )
     steps: int | None = Field(None, ge=1, le=1_000_000, description="student steps; default: the profile's")
 
 

@@ -66,7 +66,7 @@ def test_warm_start_then_self_training(
         method="cps-mars",
         strategy="ueq",
         budget=2,
-        self_training={"threshold": 0.5, "steps": 3},
+        self_training={"threshold": 0.5, "class_keep": 0.5, "steps": 3},
         **TINY,
     )
     assert second.status_code == 202, second.text
@@ -78,6 +78,8 @@ def test_warm_start_then_self_training(
         assert model.method == "self-training"
         assert model.metrics["warm_start_from"] == first_artifact
         assert model.metrics["pseudo_labels"]["threshold"] == 0.5
+        assert model.metrics["pseudo_labels"]["class_keep"] == 0.5
+        assert all(t <= 0.5 for t in model.metrics["pseudo_labels"]["class_thresholds"])
     # The training folder (teacher, pseudo-labels, student) is gone once the model version is stored.
     assert not (job_settings.artifacts_dir / "training" / f"job-{second.json()['job_id']}").exists()
 

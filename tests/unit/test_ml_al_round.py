@@ -13,7 +13,7 @@ import pytest
 
 from ml.al_round import ranking
 from ml.data import InMemorySource, WeakAugDataset, weak_augment
-from ml.pseudo import PseudoLabelSource, pseudo_label
+from ml.pseudo import PseudoLabelSource, class_thresholds, pseudo_label
 
 REPO = Path(__file__).resolve().parents[2]
 # What only ml.al_round (and what it calls) may use: training, scoring, evaluating, ranking.
@@ -58,19 +58,38 @@ def test_pseudo_label_ignores_pixels_under_the_threshold() -> None:
     assert pseudo_label(probs, 0.0)[0].tolist() == [[0, 0], [1, 2]]
 
 
-def test_pseudo_label_source_gives_human_labels_first(tmp_path: Path) -> None:
+def _write_prediction(folder: Path, sample_id: str, label: np.ndarray, confidence: np.ndarray) -> None:
     from PIL import Image
 
-    image = np.zeros((4, 4, 3), dtype=np.uint8)
-    human_label = np.full((4, 4), 3, dtype=np.uint8)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = np.stack([label.astype(np.uint8), np.round(confidence * 255).astype(np.uint8)], axis=-1)
+    Image.fromarray(data, mode="LA").save(folder / f"{sample_id}.png")
+
+
+def test_pseudo_label_source_gives_human_labels_first_and_applies_thresholds(tmp_path: Path) -> None:
+    image = np.zeros((2, 2, 3), dtype=np.uint8)
+    human_label = np.full((2, 2), 3, dtype=np.uint8)
     pool = InMemorySource({"a": image, "b": image, "c": image}, {"a": human_label, "b": human_label})
     human = InMemorySource({"a": image}, {"a": human_label})
-    Image.fromarray(np.full((4, 4), 1, dtype=np.uint8)).save(tmp_path / "a.png")  # never used: a is human
-    Image.fromarray(np.full((4, 4), 2, dtype=np.uint8)).save(tmp_path / "b.png")
-    source = PseudoLabelSource(pool, tmp_path, human)
+    _write_prediction(tmp_path, "a", np.full((2, 2), 1), np.ones((2, 2)))  # never used: a is human
+    _write_prediction(tmp_path, "b", np.array([[0, 1], [1, 2]]), np.array([[0.95, 0.5], [0.91, 0.6]]))
+    source = PseudoLabelSource(pool, tmp_path, human, np.array([0.9, 0.9, 0.5, 0.9]))
     assert (source.load_label("a") == 3).all()  # the human label wins over a pseudo-label
-    assert (source.load_label("b") == 2).all()  # the pseudo-label, never the pool's own (oracle) label
+    # the pseudo-label where its class's threshold is reached, never the pool's own (oracle) label
+    assert source.load_label("b").tolist() == [[0, 255], [1, 2]]
     assert source.load_label("c") is None
+    assert source.kept_fraction(["b"]) == 0.75
+
+
+def test_class_thresholds_lower_the_bar_for_a_class_never_that_confident(tmp_path: Path) -> None:
+    label = np.array([[0, 0, 0, 0], [1, 1, 1, 1]])
+    confidence = np.array([[0.99, 0.98, 0.97, 0.96], [0.4, 0.5, 0.6, 0.7]])
+    _write_prediction(tmp_path, "x", label, confidence)
+    plain = class_thresholds(tmp_path, ["x"], 3, 0.9, None)
+    assert plain.tolist() == [0.9, 0.9, 0.9]
+    balanced = class_thresholds(tmp_path, ["x"], 3, 0.9, 0.5)
+    assert balanced[0] == 0.9 and balanced[2] == 0.9  # a confident class and an absent one keep the threshold
+    assert balanced[1] == pytest.approx(0.6, abs=1 / 255)  # the top half of class 1: 0.7 and 0.6
 
 
 def test_self_training_refuses_a_pool_that_is_not_pseudo_labelled() -> None:

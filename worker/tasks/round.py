@@ -42,7 +42,9 @@ def round_settings(params: dict[str, Any], index: int) -> RoundSettings:
         crop_size=params.get("crop_size"),
         encoder=params.get("encoder"),
         score_batch_size=int(params.get("score_batch_size", 8)),
-        self_training=SelfTrainingSettings(threshold=float(st.get("threshold", 0.9)), steps=st.get("steps"))
+        self_training=SelfTrainingSettings(
+            threshold=float(st.get("threshold", 0.9)), class_keep=st.get("class_keep"), steps=st.get("steps")
+        )
         if st
         else None,
     )
