@@ -108,6 +108,9 @@ CONFIGS: dict[str, BenchConfig] = {
     # Self-training (ml.ssl.self_training) on top of supervised training with the same 63 random labels as
     # sup-3pct: the teacher is sup-3pct's model, the student learns from its pseudo-labels of the pool.
     "sup-3pct-st": BenchConfig("supervised", "random", "3%", "3%", 0, sim={"self_training": True}),
+    # Equal compute: sup-3pct given about the wall time of sup-3pct-st (teacher 400 steps + pseudo-labelling +
+    # a 600-step student at twice the batch ≈ 1,750 supervised steps).
+    "sup-3pct-long": BenchConfig("supervised", "random", "3%", "3%", 0, steps=1750),
     # The 3% pipeline: CPS-Mars rounds from 21 random images, the whole pool scored at 128² each round, and a
     # self-trained final model (the last round's CPS model pseudo-labels the pool, both branches as the teacher).
     "st-ueq": BenchConfig("cps-mars", "ueq", "1%", "3%", 2, seeds=SEEDS5, candidates=None, sim={"self_training": True}),
