@@ -111,6 +111,12 @@ CONFIGS: dict[str, BenchConfig] = {
     # Equal compute: sup-3pct given about the wall time of sup-3pct-st (teacher 400 steps + pseudo-labelling +
     # a 600-step student at twice the batch ≈ 1,750 supervised steps).
     "sup-3pct-long": BenchConfig("supervised", "random", "3%", "3%", 0, steps=1750),
+    # Rock (< 0.5% of the pixels): one change at a time on sup-3pct — the class-imbalance loss, then class-balanced
+    # crops on top of it.
+    "sup-3pct-wcedice": BenchConfig("supervised", "random", "3%", "3%", 0, extra={"sup_loss": "wce+dice"}),
+    "sup-3pct-rare": BenchConfig(
+        "supervised", "random", "3%", "3%", 0, extra={"sup_loss": "wce+dice", "rare_crop": 0.5}
+    ),
     # The 3% pipeline: CPS-Mars rounds from 21 random images, the whole pool scored at 128² each round, and a
     # self-trained final model (the last round's CPS model pseudo-labels the pool, both branches as the teacher).
     "st-ueq": BenchConfig("cps-mars", "ueq", "1%", "3%", 2, seeds=SEEDS5, candidates=None, sim={"self_training": True}),
@@ -202,6 +208,10 @@ BEST, BEST_RANDOM = "st-ueq", "st-random"
 # Informative paired comparisons printed beside the aims: (run, baseline).
 COMPARISONS = (
     ("sup-3pct-st", "sup-3pct"),
+    ("sup-3pct-long", "sup-3pct"),
+    ("sup-3pct-st", "sup-3pct-long"),
+    ("sup-3pct-wcedice", "sup-3pct"),
+    ("sup-3pct-rare", "sup-3pct-wcedice"),
     ("cps-ueq", "sup-3pct"),
     ("cps-ueq", "cps-random"),
     ("s5mars-ueq", "sup-3pct"),
