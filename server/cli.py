@@ -1,4 +1,4 @@
-"""The `marslabel` command: migrate, create-user, demo, serve, worker, reaper, and the ML commands of ml.cli.
+"""The `marslabel` command: migrate, create-user, add-member, demo, serve, worker, reaper, and ml.cli's commands.
 
 Heavy imports (FastAPI app, Celery, torch) stay inside the handlers so that `marslabel --help` is quick.
 """
@@ -65,6 +65,47 @@ def handle_create_user(args: argparse.Namespace) -> int:
         return 1
     print(f"created user {args.name!r} (id {user_id}, role {args.role}); its token, shown only now:", file=sys.stderr)
     print(token)
+    return 0
+
+
+def _find_project(session: Any, name_or_id: str) -> Any:
+    from sqlalchemy import select
+
+    from server.models import Project
+    from server.store.errors import InvalidInput
+
+    project = session.scalar(select(Project).where(Project.name == name_or_id))
+    if project is None and name_or_id.isdigit():
+        project = session.get(Project, int(name_or_id))
+    if project is None:
+        raise InvalidInput(f"no project named or numbered {name_or_id!r}")
+    return project
+
+
+def handle_member(args: argparse.Namespace) -> int:
+    """add-member / remove-member: PROJECT is a name or an id, USER a user name."""
+    from server.db import session_scope
+    from server.models import ProjectRole
+    from server.store import members
+    from server.store.errors import StoreError
+
+    url = _settings().resolved_database_url
+    if not _require_schema(url):
+        return 2
+    try:
+        with session_scope(url) as session:
+            project = _find_project(session, args.project)
+            user = members.find_user(session, args.user)
+            if args.command == "add-member":
+                members.add_member(session, project, user, ProjectRole(args.role))
+                said = f"added {user.name!r} to project {project.name!r} (id {project.id}) as {args.role}"
+            else:
+                members.remove_member(session, project.id, user.id)
+                said = f"removed {user.name!r} from project {project.name!r} (id {project.id})"
+    except StoreError as error:
+        print(f"marslabel: {error}", file=sys.stderr)
+        return 1
+    print(said)
     return 0
 
 
@@ -231,6 +272,18 @@ def build_parser() -> argparse.ArgumentParser:
     user.add_argument("name")
     user.add_argument("--role", required=True, choices=[r.value for r in Role])
     user.set_defaults(handler=handle_create_user)
+
+    from server.models import ProjectRole
+
+    add_member = sub.add_parser("add-member", help="make a user a member of a project with a project role")
+    add_member.add_argument("project", help="project name or id")
+    add_member.add_argument("user", help="user name")
+    add_member.add_argument("--role", required=True, choices=[r.value for r in ProjectRole])
+    add_member.set_defaults(handler=handle_member)
+    remove_member = sub.add_parser("remove-member", help="take a user out of a project")
+    remove_member.add_argument("project", help="project name or id")
+    remove_member.add_argument("user", help="user name")
+    remove_member.set_defaults(handler=handle_member)
 
     demo = sub.add_parser("demo", help="add the demo project with synthetic Mars scenes (idempotent)")
     demo.add_argument("--scenes", type=int, default=24)

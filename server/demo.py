@@ -8,11 +8,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from server.db import session_scope
 from server.models import Image as ImageRow
-from server.models import Project, Role, Split, User
+from server.models import Project, ProjectRole, Role, Split, User
 from server.store.images import add_image
+from server.store.members import add_member as add_project_member
+from server.store.members import member_role
 from server.store.projects import create_project
 from server.store.users import create_user, issue_token, user_for_token
 
@@ -72,6 +75,7 @@ def make_demo(url: str, scenes: int = 24) -> str:
                 if result.status == "stored":
                     added += 1
                     labeled += int(result.mask_version is not None)
+        _add_demo_members(session, project)
         total = session.scalar(select(func.count()).select_from(ImageRow).where(ImageRow.project_id == project.id))
         project_id = project.id
     verb = "created" if created else "already there:"
@@ -80,6 +84,15 @@ def make_demo(url: str, scenes: int = 24) -> str:
 
 DEMO_LEAD = "demo-lead"
 DEMO_TOKEN_FILE = "demo-lead.token"
+# The demo's accounts and their role in the demo project (only the lead gets a token printed by `serve`).
+DEMO_MEMBERS = {DEMO_LEAD: ProjectRole.lead}
+
+
+def _add_demo_members(session: Session, project: Project) -> None:
+    for name, role in DEMO_MEMBERS.items():
+        user = session.scalar(select(User).where(User.name == name))
+        if user is not None and member_role(session, project.id, user.id) is None:
+            add_project_member(session, project, user, role)
 
 
 def demo_lead_token(url: str, data_dir: Path) -> str:
@@ -96,6 +109,9 @@ def demo_lead_token(url: str, data_dir: Path) -> str:
             user, token = create_user(session, DEMO_LEAD, Role.lead)
         else:
             token = issue_token(session, user)
+        project = session.scalar(select(Project).where(Project.name == DEMO_NAME))
+        if project is not None:
+            _add_demo_members(session, project)
     data_dir.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)
     path.write_text(token + "\n")

@@ -49,6 +49,15 @@ class Role(enum.StrEnum):
     client = "client"
 
 
+class ProjectRole(enum.StrEnum):
+    """A member's role within one project (server/permissions.py says what each may do there)."""
+
+    lead = "lead"
+    annotator = "annotator"
+    reviewer = "reviewer"
+    client = "client"
+
+
 class Split(enum.StrEnum):
     pool = "pool"
     val = "val"
@@ -126,6 +135,18 @@ class Project(Base):
     pseudo_label_threshold: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ProjectMember(Base):
+    """A user's membership of a project. Outside admin, a user reaches only the projects they belong to."""
+
+    __tablename__ = "project_members"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    role: Mapped[ProjectRole] = mapped_column(_enum(ProjectRole, "project_role"))
+    added_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
 
 
 class Image(Base):

@@ -24,6 +24,7 @@ from server.models import Role
 from server.schema import upgrade_to_head
 from server.settings import Settings
 from server.store.users import create_user
+from tests.factories import join_projects
 
 DEFAULT_TEST_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/marslabel_test"
 
@@ -108,11 +109,13 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 
 @pytest.fixture
 def role_tokens(db_url: str) -> dict[Role, str]:
-    """One user per role, named after it; the plain bearer token of each."""
+    """One user per role, named after it; the plain bearer token of each. Each is a member of every project there
+    is (tests.factories.make_project adds them to later ones), in the project role of their account."""
     tokens: dict[Role, str] = {}
     with session_scope(db_url) as own_session:
         for role in Role:
-            _user, tokens[role] = create_user(own_session, f"{role.value}-user", role)
+            user, tokens[role] = create_user(own_session, f"{role.value}-user", role)
+            join_projects(own_session, user)
     return tokens
 
 

@@ -7,12 +7,14 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ml.synthetic import generate_scene
-from server.models import Project
+from server.models import Project, ProjectRole, Role, User
 from server.models import Split as ImageSplit
 from server.store.images import add_image
+from server.store.members import add_member, member_role
 from server.store.projects import create_project
 
 DEFAULT_CLASSES: list[dict[str, Any]] = [
@@ -67,9 +69,33 @@ def project_payload(name: str = "jezero", classes: list[dict[str, Any]] | None =
     }
 
 
-def make_project(session: Session, name: str = "jezero", classes: list[dict[str, Any]] | None = None) -> Project:
-    """A project written through the store and committed, so the app (another connection) sees it."""
+def account_project_role(user: User) -> ProjectRole | None:
+    """The project role a test user gets in the test's projects: that of their account's role (admins need none)."""
+    return None if user.role is Role.admin else ProjectRole(user.role.value)
+
+
+def join_projects(session: Session, user: User) -> None:
+    """Make `user` a member of every project there is, in the project role of their account (not committed)."""
+    role = account_project_role(user)
+    if role is None:
+        return
+    for project in session.scalars(select(Project)):
+        if member_role(session, project.id, user.id) is None:
+            add_member(session, project, user, role)
+
+
+def make_project(
+    session: Session, name: str = "jezero", classes: list[dict[str, Any]] | None = None, *, members: bool = True
+) -> Project:
+    """A project written through the store and committed, so the app (another connection) sees it. With
+    `members`, every user there is becomes a member in the project role of their account (role_tokens does
+    the same for projects made before its users)."""
     project = create_project(session, name, classes or DEFAULT_CLASSES, description="test project")
+    if members:
+        for user in session.scalars(select(User)):
+            role = account_project_role(user)
+            if role is not None:
+                add_member(session, project, user, role)
     session.commit()
     return project
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from server.routers import images, imports, jobs, labels, masks, projects, queue, rounds, sam, users
+from server.routers import images, imports, jobs, labels, masks, members, projects, queue, rounds, sam, users
 
 ALL_ROUTERS: list[APIRouter] = [
     projects.router,
+    members.router,
     images.router,
     masks.router,
     queue.router,

@@ -8,17 +8,19 @@ from fastapi import APIRouter, Depends, status
 
 from server.deps import SessionDep, require
 from server.errors import error_responses
-from server.models import User
+from server.models import ProjectRole, User
 from server.schemas import PathId, ProjectCreate, ProjectPublic, ProjectUpdate
 from server.store import projects as store
+from server.store.members import add_member, visible_project_ids
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=error_responses(409))
 def create_project(
-    body: ProjectCreate, session: SessionDep, _user: Annotated[User, Depends(require("project.create"))]
+    body: ProjectCreate, session: SessionDep, user: Annotated[User, Depends(require("project.create"))]
 ) -> ProjectPublic:
+    """The creator becomes the project's lead member."""
     project = store.create_project(
         session,
         body.name,
@@ -26,12 +28,15 @@ def create_project(
         description=body.description,
         ignore_index=body.ignore_index,
     )
+    add_member(session, project, user, ProjectRole.lead, added_by=user.id)
     return ProjectPublic.model_validate(project)
 
 
 @router.get("")
-def list_projects(session: SessionDep, _user: Annotated[User, Depends(require("project.read"))]) -> list[ProjectPublic]:
-    return [ProjectPublic.model_validate(p) for p in store.list_projects(session)]
+def list_projects(session: SessionDep, user: Annotated[User, Depends(require("project.read"))]) -> list[ProjectPublic]:
+    """The projects the caller is a member of (an admin: all)."""
+    visible = visible_project_ids(session, user)
+    return [ProjectPublic.model_validate(p) for p in store.list_projects(session) if visible is None or p.id in visible]
 
 
 @router.get("/{project_id}")

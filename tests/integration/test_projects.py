@@ -20,6 +20,14 @@ def test_create_list_get(client: TestClient, headers: dict, session: Session) ->
     assert [c["name"] for c in body["classes"]] == [c["name"] for c in DEFAULT_CLASSES]
     assert body["classes"][0]["color"] == [120, 80, 40]
 
+    # Only members (and admins) see a project: the lead who made it, then those the lead adds.
+    assert client.get(URL, headers=headers[Role.client]).json() == []
+    assert [p["id"] for p in client.get(URL, headers=headers[Role.lead]).json()] == [body["id"]]
+    for name, role in (("client-user", "client"), ("annotator-user", "annotator")):
+        added = client.post(
+            f"{URL}/{body['id']}/members", json={"user": name, "role": role}, headers=headers[Role.lead]
+        )
+        assert added.status_code == 201, added.text
     listed = client.get(URL, headers=headers[Role.client]).json()
     assert [p["id"] for p in listed] == [body["id"]]
     assert client.get(f"{URL}/{body['id']}", headers=headers[Role.annotator]).json() == body

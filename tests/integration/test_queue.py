@@ -21,7 +21,7 @@ from server.store.masks import add_mask_version
 from server.store.projects import create_project
 from server.store.queue import claim_next_image
 from server.store.users import create_user
-from tests.factories import DEFAULT_CLASSES, image_bytes, make_project, mask_png
+from tests.factories import DEFAULT_CLASSES, image_bytes, join_projects, make_project, mask_png
 
 LIMITS = UploadLimits(max_upload_bytes=10_000_000, max_image_pixels=10_000_000)
 
@@ -61,7 +61,8 @@ def test_import_order_claims_renewal_and_empty_queue(client: TestClient, headers
     assert take(client, project, headers[Role.admin]) == ids[2]
     assert take(client, project, headers[Role.lead]) == ids[1]
     # a fourth annotator finds nothing: the val image is never queued
-    _user, token = create_user(session, "fourth", Role.annotator)
+    fourth, token = create_user(session, "fourth", Role.annotator)
+    join_projects(session, fourth)
     session.commit()
     empty = client.post(next_url(project), headers={"Authorization": f"Bearer {token}"})
     assert empty.status_code == 200 and empty.json() == {
