@@ -1,9 +1,10 @@
-// The mask being edited and its history: brush discs and lines, flood fill, a SAM mask committed to a class.
-// No DOM here. Every edit happens inside a stroke (begin → operations → end) and one stroke is one undo step;
-// the history stores only the changed rectangle of each stroke, before and after.
+// The mask being edited: brush discs and lines, flood fill, a SAM mask committed to a class. No DOM here.
+// Every edit happens inside a stroke (begin → operations → end) and one stroke is one undo step (history.js
+// keeps only the changed rectangle of each stroke, before and after).
+
+import { StrokeHistory, copyBox, pasteBox } from './history.js';
 
 export const IGNORE = 255;
-const HISTORY_LIMIT = 200;
 
 function emptyRect() {
   return { x0: Infinity, y0: Infinity, x1: -Infinity, y1: -Infinity };
@@ -22,19 +23,6 @@ function asBox(rect) {
   return { x: rect.x0, y: rect.y0, w: rect.x1 - rect.x0 + 1, h: rect.y1 - rect.y0 + 1 };
 }
 
-function copyBox(data, width, box) {
-  const out = new Uint8Array(box.w * box.h);
-  for (let row = 0; row < box.h; row += 1) {
-    const start = (box.y + row) * width + box.x;
-    out.set(data.subarray(start, start + box.w), row * box.w);
-  }
-  return out;
-}
-
-function pasteBox(data, width, box, values) {
-  for (let row = 0; row < box.h; row += 1) data.set(values.subarray(row * box.w, (row + 1) * box.w), (box.y + row) * width + box.x);
-}
-
 export class MaskEditor {
   /** `data`: Uint8Array(width × height) of class ids, 255 = ignore; edited in place. */
   constructor(width, height, data = null, { onChange = () => {} } = {}) {
@@ -42,8 +30,7 @@ export class MaskEditor {
     this.height = height;
     this.mask = data || new Uint8Array(width * height).fill(IGNORE);
     this.onChange = onChange;
-    this.undoStack = [];
-    this.redoStack = [];
+    this.history = new StrokeHistory();
     this.stroke = null;
     this.revision = 0; // bumped on every change: "unsaved" = revision differs from the saved one
   }
@@ -63,9 +50,7 @@ export class MaskEditor {
     const before = copyBox(stroke.before, this.width, box);
     const after = copyBox(this.mask, this.width, box);
     if (before.every((value, i) => value === after[i])) return false;
-    this.undoStack.push({ box, before, after });
-    if (this.undoStack.length > HISTORY_LIMIT) this.undoStack.shift();
-    this.redoStack = [];
+    this.history.record({ box, before, after });
     return true;
   }
 
@@ -178,18 +163,16 @@ export class MaskEditor {
 
   undo() {
     if (this.stroke) this.endStroke();
-    const entry = this.undoStack.pop();
+    const entry = this.history.takeUndo();
     if (!entry) return false;
     this._restore(entry, entry.before);
-    this.redoStack.push(entry);
     return true;
   }
 
   redo() {
-    const entry = this.redoStack.pop();
+    const entry = this.history.takeRedo();
     if (!entry) return false;
     this._restore(entry, entry.after);
-    this.undoStack.push(entry);
     return true;
   }
 }

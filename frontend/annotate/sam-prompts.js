@@ -1,0 +1,169 @@
+// SAM in the view: the prompt being built (include and exclude points, a box), its decoded preview in the
+// class colour, and committing the preview into the mask. The decoder itself is frontend/sam/.
+
+import { getToken } from '../api.js';
+import { SamClient } from '../sam/sam-client.js';
+import { reportError, say } from '../ui.js';
+import { current } from './open-image.js';
+import { onToolChange, onValueChange, selection } from './selection.js';
+import { timings, valueColor, valueName } from './session.js';
+import { addImageLayer, addScreenLayer, littleEndianColor, requestDraw, updateStatus } from './view.js';
+
+export const sam = {
+  client: null, // SamClient
+  image: null, // promise of the opened SAM image (its embedding)
+  prompt: { points: [], labels: [], box: null },
+  dragBox: null, // the box being dragged, not yet a prompt
+  preview: null, // { mask, width, height, score, roundTripMs }
+  decoding: false,
+  decodeAgain: false,
+};
+
+const previewCanvas = document.createElement('canvas');
+const previewContext = previewCanvas.getContext('2d');
+
+export function samStatus(text) {
+  document.getElementById('sam-status').textContent = `SAM: ${text}`;
+}
+
+export function clearPrompt() {
+  sam.prompt = { points: [], labels: [], box: null };
+  sam.preview = null;
+  updateStatus();
+  requestDraw();
+}
+
+function renderPreview() {
+  const { mask, width, height } = sam.preview;
+  previewCanvas.width = width;
+  previewCanvas.height = height;
+  const picture = previewContext.createImageData(width, height);
+  const pixels = new Uint32Array(picture.data.buffer);
+  const color = littleEndianColor(valueColor(selection.value));
+  for (let i = 0; i < mask.length; i += 1) if (mask[i]) pixels[i] = color;
+  previewContext.putImageData(picture, 0, 0);
+}
+
+async function decodePrompt() {
+  if (sam.decoding) {
+    sam.decodeAgain = true; // coalesce: only the latest prompt matters
+    return;
+  }
+  const { points, labels, box } = sam.prompt;
+  if (!points.length && !box) return;
+  sam.decoding = true;
+  const imageId = current.image.id;
+  try {
+    samStatus('waiting for the embedding…');
+    await sam.image;
+    samStatus('decoding…');
+    const answer = await sam.client.decode({ points, labels, box });
+    if (!current.image || current.image.id !== imageId) return;
+    sam.preview = answer;
+    renderPreview();
+    samStatus(`preview ready (score ${answer.score.toFixed(2)}, ${Math.round(answer.roundTripMs)} ms) · Enter commits`);
+  } catch (error) {
+    samStatus('failed');
+    reportError(error, 'SAM');
+  } finally {
+    sam.decoding = false;
+    updateStatus();
+    requestDraw();
+    if (sam.decodeAgain) {
+      sam.decodeAgain = false;
+      decodePrompt();
+    }
+  }
+}
+
+/** A click: label 1 includes, 0 excludes; the prompt is decoded again. */
+export function addPoint(x, y, label) {
+  sam.prompt.points.push([x, y]);
+  sam.prompt.labels.push(label);
+  requestDraw();
+  decodePrompt();
+}
+
+/** A dragged box [x0, y0, x1, y1] replaces the prompt's box. */
+export function setBox(box) {
+  sam.prompt.box = box;
+  decodePrompt();
+}
+
+export function setDragBox(box) {
+  sam.dragBox = box;
+}
+
+export function commitPreview() {
+  if (!sam.preview || !current.editor) return;
+  current.editor.apply(sam.preview.mask, selection.value);
+  say(`SAM mask committed as ${valueName(selection.value)}.`, { timeoutMs: 2500 });
+  clearPrompt();
+}
+
+export async function startSam() {
+  sam.client = new SamClient({ token: getToken() });
+  try {
+    await sam.client.start();
+    samStatus('ready');
+  } catch (error) {
+    samStatus('unavailable');
+    reportError(error, 'starting SAM in the browser');
+  }
+}
+
+/** Start opening `image`'s embedding (the prompt of the previous image is dropped by the caller). */
+export function openSamImage(projectId, image) {
+  const started = performance.now();
+  sam.image = sam.client
+    ? sam.client.openImage(projectId, image.id).then((opened) => {
+      timings.samOpenMs = performance.now() - started;
+      timings.samReadyAt = performance.now(); // since navigation start
+      if (current.image && current.image.id === image.id) samStatus(`ready (${image.width}×${image.height})`);
+      return opened;
+    })
+    : Promise.reject(new Error('SAM is not running'));
+  sam.image.catch((error) => {
+    samStatus('no embedding');
+    if (current.image && current.image.id === image.id) reportError(error, 'SAM embedding');
+  });
+  samStatus('loading the embedding…');
+}
+
+onToolChange((tool) => {
+  if (tool !== 'sam') clearPrompt();
+});
+onValueChange(() => {
+  if (sam.preview) renderPreview();
+});
+
+addImageLayer((context) => {
+  if (!sam.preview) return;
+  context.globalAlpha = 0.6;
+  context.drawImage(previewCanvas, 0, 0);
+});
+
+addScreenLayer((context, toScreen) => {
+  if (selection.tool !== 'sam') return;
+  const { box, points, labels } = sam.prompt;
+  for (const b of [box, sam.dragBox]) {
+    if (!b) continue;
+    const [sx, sy] = toScreen(b[0], b[1]);
+    const [ex, ey] = toScreen(b[2], b[3]);
+    context.setLineDash([6, 4]);
+    context.strokeStyle = '#ffe14d';
+    context.lineWidth = 2;
+    context.strokeRect(sx, sy, ex - sx, ey - sy);
+    context.setLineDash([]);
+  }
+  points.forEach(([px, py], i) => {
+    const [sx, sy] = toScreen(px, py);
+    context.beginPath();
+    context.arc(sx, sy, 6, 0, Math.PI * 2);
+    context.fillStyle = labels[i] === 1 ? '#2ecc40' : '#ff4136';
+    context.fill();
+    context.strokeStyle = '#fff';
+    context.lineWidth = 2;
+    context.stroke();
+  });
+});
