@@ -82,6 +82,7 @@ class ExportOptions:
     include_images: bool
     source: LabelSource
     split: Split | None
+    accepted_only: bool = False  # only labels a reviewer accepted (each image's newest accepted version)
 
 
 class _ChunkSink:
@@ -264,7 +265,11 @@ class _FolderWriter(_Writer):
             if self.raw_ids
             else "class ids, ignore_index = unlabeled",
             "ignore_index": self.project.ignore_index,
-            "filters": {"source": self.options.source.value, "split": self.options.split},
+            "filters": {
+                "source": self.options.source.value,
+                "split": self.options.split,
+                "accepted_only": self.options.accepted_only,
+            },
             "images_included": self.options.include_images,
             "count": self.records.count,
             "counts": self.counts,
@@ -326,7 +331,11 @@ class _CocoWriter(_Writer):
             "category_ids": "class id + 1; each category also gives its class_id",
             "image_root": "images/" if self.options.include_images else None,
             "rule": "each image's label is its newest human (or SAM-assisted) mask, else its newest model mask",
-            "filters": {"source": self.options.source.value, "split": self.options.split},
+            "filters": {
+                "source": self.options.source.value,
+                "split": self.options.split,
+                "accepted_only": self.options.accepted_only,
+            },
             "ignore_index": self.project.ignore_index,
         }
         categories = [
@@ -380,6 +389,7 @@ def export_zip(
                 source=options.source,
                 split=options.split,
                 with_image_bytes=options.include_images,
+                accepted_only=options.accepted_only,
             )
             for row in rows:
                 writer.add(row)

@@ -58,6 +58,11 @@ class ProjectRole(enum.StrEnum):
     client = "client"
 
 
+class ReviewDecision(enum.StrEnum):
+    accepted = "accepted"
+    rejected = "rejected"
+
+
 class Split(enum.StrEnum):
     pool = "pool"
     val = "val"
@@ -133,6 +138,8 @@ class Project(Base):
     round_defaults: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # Pseudo-label pixels whose top class probability is below this become ignore (0 keeps every pixel).
     pseudo_label_threshold: Mapped[float] = mapped_column(Float, default=0.0)
+    # The share (percent) of saved human labels that go to the review queue, drawn per mask version.
+    review_percent: Mapped[int] = mapped_column(Integer, default=100)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow, onupdate=utcnow)
 
@@ -222,6 +229,21 @@ class MaskVersion(Base):
     class_ids: Mapped[list[int]] = mapped_column(JSON)  # the class ids the mask uses (not 255)
     labeled_fraction: Mapped[float] = mapped_column(Float)  # share of pixels that are not 255
     confidence: Mapped[float | None] = mapped_column(Float, nullable=True)  # model masks: mean top probability
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+class Review(Base):
+    """A reviewer's decision on one human mask version. Append-only: one decision per version (a fix is a new
+    version, reviewed again)."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
+    mask_version_id: Mapped[int] = mapped_column(ForeignKey("mask_versions.id", ondelete="CASCADE"), unique=True)
+    decision: Mapped[ReviewDecision] = mapped_column(_enum(ReviewDecision, "review_decision"))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
 
 

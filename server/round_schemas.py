@@ -101,6 +101,9 @@ class RoundCreate(BaseModel):
         description="make the round's model by self-training: the trained model pseudo-labels the pool and a "
         "student learns from the human labels plus those pseudo-labels (for the model that labels the rest)",
     )
+    accepted_only: bool = Field(
+        False, description="train only on labelled images whose current human label a reviewer accepted"
+    )
 
     @field_validator("strategy")
     @classmethod

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from server.models import ImageStatus, MaskSource, Role, Split
+from server.models import ImageStatus, MaskSource, ReviewDecision, Role, Split
 
 ColorChannel = Annotated[int, Field(ge=0, le=255)]
 
@@ -68,6 +68,9 @@ class ProjectUpdate(BaseModel):
     name: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=MAX_DESCRIPTION_CHARS)
     classes: list[ClassDef] | None = Field(None, min_length=1, max_length=255)
+    review_percent: int | None = Field(
+        None, ge=0, le=100, description="share (percent) of saved human labels drawn for review, per version"
+    )
 
 
 class ProjectPublic(BaseModel):
@@ -78,6 +81,7 @@ class ProjectPublic(BaseModel):
     description: str
     classes: list[ClassDef]
     ignore_index: int
+    review_percent: int = Field(100, description="share (percent) of saved human labels drawn for review")
     created_at: UTCDateTime
     updated_at: UTCDateTime
 
@@ -142,8 +146,24 @@ class MaskVersionPublic(BaseModel):
     created_at: UTCDateTime
 
 
+class ReviewPublic(BaseModel):
+    id: int
+    image_id: int
+    mask_version: int = Field(description="the version of the image's masks this decision is about")
+    decision: ReviewDecision
+    comment: str
+    reviewer_id: int | None
+    reviewer_name: str | None
+    created_at: UTCDateTime
+
+
 class QueueNext(BaseModel):
     image: ImagePublic | None = Field(description="The claimed image; null when nothing is left for the caller")
+    review: ReviewPublic | None = Field(
+        None,
+        description="Set when the image came back to its author rejected: the decision with the reviewer's "
+        "comment. Save the fix as a new version on top of the rejected one; it is reviewed again.",
+    )
     claim_expires_at: UTCDateTime | None = None
     rank: int | None = Field(None, description="Rank in the latest done query round; null = import order")
     score: float | None = None

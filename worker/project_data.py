@@ -13,10 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image as PILImage
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
 
 from server.db import session_scope
-from server.models import Image, ImageBlob, ImageStatus, MaskSource, MaskVersion, Split
+from server.models import Image, ImageBlob, ImageStatus, MaskSource, MaskVersion, Review, ReviewDecision, Split
+from server.store.labels import LabelSource, effective_labels_query
 from worker.tasks.sam_embed import rgb_array
 
 HUMAN_SOURCES = (MaskSource.human, MaskSource.sam)
@@ -74,7 +76,17 @@ def held_back_count(labeled: int) -> int:
     return max(1, min(labeled - 1, round(labeled * 0.2)))
 
 
-def project_split(database_url: str, project_id: int, seed: int) -> ProjectSplit:
+def accepted_image_ids(session: Session, project_id: int) -> set[int]:
+    """Images whose current human label (newest human-side version) a reviewer accepted."""
+    query = effective_labels_query(project_id, source=LabelSource.human).where(
+        exists().where(Review.mask_version_id == MaskVersion.id, Review.decision == ReviewDecision.accepted)
+    )
+    return {row[0].id for row in session.execute(query)}
+
+
+def project_split(database_url: str, project_id: int, seed: int, *, accepted_only: bool = False) -> ProjectSplit:
+    """With accepted_only, a labelled pool image trains only when a reviewer accepted its current human label;
+    the others (pending, rejected) are neither trained on nor scored."""
     with session_scope(database_url) as session:
         rows = session.execute(
             select(Image.id, Image.split, Image.status).where(Image.project_id == project_id).order_by(Image.id)
@@ -86,7 +98,8 @@ def project_split(database_url: str, project_id: int, seed: int) -> ProjectSplit
                 .where(Image.project_id == project_id, MaskVersion.source.in_(HUMAN_SOURCES))
             )
         )
-    labeled_pool = [i for i, split, _ in rows if split == Split.pool and i in human]
+        accepted = accepted_image_ids(session, project_id) if accepted_only else human
+    labeled_pool = [i for i, split, _ in rows if split == Split.pool and i in human and i in accepted]
     unlabeled = [i for i, split, status in rows if split == Split.pool and status == ImageStatus.unlabeled]
     unlabeled = [i for i in unlabeled if i not in human]
     val = [i for i, split, _ in rows if split == Split.val and i in human]

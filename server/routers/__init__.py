@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from server.routers import images, imports, jobs, labels, masks, members, projects, queue, rounds, sam, users
+from server.routers import images, imports, jobs, labels, masks, members, projects, queue, reviews, rounds, sam, users
 
 ALL_ROUTERS: list[APIRouter] = [
     projects.router,
@@ -18,4 +18,5 @@ ALL_ROUTERS: list[APIRouter] = [
     sam.router,
     labels.router,
     rounds.router,
+    reviews.router,
 ]

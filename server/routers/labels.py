@@ -37,6 +37,11 @@ from server.store.projects import get_project
 
 router = APIRouter(prefix="/projects/{project_id}", tags=["labels"])
 
+AcceptedOnly = Annotated[
+    bool,
+    Query(description="Only labels a reviewer accepted: per image its newest accepted version; others left out"),
+]
+
 LABEL_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {
         "model": RleLabel,  # the rle format's body, documented as application/json
@@ -82,10 +87,18 @@ def list_project_labels(
     split: Split | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+    accepted_only: AcceptedOnly = False,
 ) -> LabelManifestPage:
     get_project(session, project_id)
     listing = list_labels(
-        session, project_id, source=source, model_version_id=model_version, split=split, limit=limit, offset=offset
+        session,
+        project_id,
+        source=source,
+        model_version_id=model_version,
+        split=split,
+        limit=limit,
+        offset=offset,
+        accepted_only=accepted_only,
     )
     return LabelManifestPage(
         items=[manifest_item(image, mask) for image, mask in listing.rows],
@@ -205,6 +218,7 @@ def export_labels(
     images: Annotated[bool, Query(description="Add the image files")] = False,
     source: LabelSource = LabelSource.all,
     split: Split | None = None,
+    accepted_only: AcceptedOnly = False,
 ) -> StreamingResponse:
     project = get_project(session, project_id)
     if export_format == ExportFormat.s5mars:
@@ -212,7 +226,9 @@ def export_labels(
     snapshot = ExportProject(
         id=project.id, name=project.name, classes=list(project.classes), ignore_index=project.ignore_index
     )
-    options = ExportOptions(format=export_format, include_images=images, source=source, split=split)
+    options = ExportOptions(
+        format=export_format, include_images=images, source=source, split=split, accepted_only=accepted_only
+    )
     name = _download_name(project, export_format)
     disposition = f"attachment; filename=\"{name}\"; filename*=UTF-8''{quote(name, safe='')}"
     # The stream reads in a session of its own: this request's session is closed once the route returns.

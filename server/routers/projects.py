@@ -55,5 +55,12 @@ def update_project(
 ) -> ProjectPublic:
     project = store.get_project(session, project_id)
     classes = None if body.classes is None else [c.model_dump(mode="json") for c in body.classes]
-    project = store.update_project(session, project, name=body.name, description=body.description, classes=classes)
+    project = store.update_project(
+        session,
+        project,
+        name=body.name,
+        description=body.description,
+        classes=classes,
+        review_percent=body.review_percent,
+    )
     return ProjectPublic.model_validate(project)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
@@ -10,7 +11,7 @@ from fastapi import APIRouter, Depends, status
 from server.deps import SessionDep, SettingsDep, require
 from server.errors import error_responses
 from server.jobs import BrokerUnavailable, commit_and_send
-from server.models import User
+from server.models import User, utcnow
 from server.routers.images import image_public
 from server.sam import ensure_embeddings
 from server.schemas import PathId, QueueImageRef, QueueNext
@@ -18,6 +19,7 @@ from server.store import queue as store
 from server.store.images import get_image
 from server.store.masks import latest_mask_version
 from server.store.projects import get_project
+from server.store.reviews import review_public, rework_for
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/projects/{project_id}/queue", tags=["queue"])
@@ -29,7 +31,9 @@ router = APIRouter(prefix="/projects/{project_id}/queue", tags=["queue"])
     description=(
         "Claim the highest-ranked pool image that is unlabeled, not claimed by anyone else (or whose claim "
         "expired) and not skipped by the caller; ranking from the latest done query round, else import order. "
-        "A caller who holds a live claim gets that image again (claim renewed). `image` is null when nothing "
+        "A caller who holds a live claim gets that image again (claim renewed). Before all of these, a label of "
+        "the caller's that a reviewer rejected comes back (with `review`: the decision and its comment) until "
+        "they save a fix (or skip it). `image` is null when nothing "
         "is left. The claimed image and the next MARSLABEL_SAM_PREFETCH ones get their SAM embeddings computed "
         "ahead (`sam_embed` jobs, once per image); when the job broker is down those jobs are recorded as "
         "failed and the claim still stands (the embedding route then answers 503)."
@@ -42,6 +46,17 @@ def next_image(
     user: Annotated[User, Depends(require("queue.use"))],
 ) -> QueueNext:
     get_project(session, project_id)
+    rework = rework_for(session, project_id, user.id)
+    if rework is not None:
+        image, review, mask = rework
+        image.claimed_by = user.id
+        image.claim_expires_at = utcnow() + timedelta(seconds=settings.claim_seconds)
+        latest = latest_mask_version(session, image.id)
+        return QueueNext(
+            image=image_public(image, latest.version if latest else None),
+            claim_expires_at=image.claim_expires_at,
+            review=review_public(review, mask, session),
+        )
     claim = store.claim_next_image(session, project_id, user.id, settings.claim_seconds)
     if claim is None:
         return QueueNext(image=None)

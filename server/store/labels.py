@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, case, exists, func, select
 from sqlalchemy.orm import Session, defer
 
-from server.models import Image, ImageBlob, MaskSource, MaskVersion, ModelVersion, Split
+from server.models import Image, ImageBlob, MaskSource, MaskVersion, ModelVersion, Review, ReviewDecision, Split
 from server.store.errors import NotFound
 
 HUMAN_SIDE = (MaskSource.human, MaskSource.sam)
@@ -34,15 +34,18 @@ def label_source(mask: MaskVersion) -> Literal["human", "model"]:
     return "model" if mask.source == MaskSource.model else "human"
 
 
-def _effective_mask_ids(project_id: int):  # type: ignore[no-untyped-def]
+def _effective_mask_ids(project_id: int, accepted_only: bool = False):  # type: ignore[no-untyped-def]
     human_first = case((MaskVersion.source.in_(HUMAN_SIDE), 0), else_=1)
     rank = func.row_number().over(partition_by=MaskVersion.image_id, order_by=(human_first, MaskVersion.version.desc()))
-    return (
+    query = (
         select(MaskVersion.id.label("mask_id"), MaskVersion.image_id.label("image_id"), rank.label("rank"))
         .join(Image, Image.id == MaskVersion.image_id)
         .where(Image.project_id == project_id)
-        .subquery("effective")
     )
+    if accepted_only:  # only versions a reviewer accepted: per image, its newest accepted version
+        accepted = exists().where(Review.mask_version_id == MaskVersion.id, Review.decision == ReviewDecision.accepted)
+        query = query.where(accepted)
+    return query.subquery("effective")
 
 
 def effective_labels_query(
@@ -52,10 +55,12 @@ def effective_labels_query(
     model_version_id: int | None = None,
     split: Split | None = None,
     with_png: bool = False,
+    accepted_only: bool = False,
 ) -> Select[tuple[Image, MaskVersion]]:
     """(image, its effective mask) for every labeled image of the project that passes the filters, in import
-    order. Without with_png the mask's PNG is deferred: a manifest page never loads it."""
-    effective = _effective_mask_ids(project_id)
+    order. Without with_png the mask's PNG is deferred: a manifest page never loads it. With accepted_only,
+    an image's label is its newest version a reviewer accepted, and images with none are left out."""
+    effective = _effective_mask_ids(project_id, accepted_only)
     query = (
         select(Image, MaskVersion)
         .join(effective, effective.c.image_id == Image.id)
@@ -97,11 +102,14 @@ def list_labels(
     split: Split | None = None,
     limit: int = 50,
     offset: int = 0,
+    accepted_only: bool = False,
 ) -> LabelListing:
     """One page of the label manifest; images without any label are not in it."""
     if model_version_id is not None:
         check_model_version(session, project_id, model_version_id)
-    query = effective_labels_query(project_id, source=source, model_version_id=model_version_id, split=split)
+    query = effective_labels_query(
+        project_id, source=source, model_version_id=model_version_id, split=split, accepted_only=accepted_only
+    )
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
     rows = session.execute(query.limit(limit).offset(offset)).all()
     return LabelListing(rows=[(row[0], row[1]) for row in rows], total=total)
@@ -142,10 +150,11 @@ def iter_effective_labels(
     split: Split | None = None,
     with_image_bytes: bool = False,
     batch: int = 100,
+    accepted_only: bool = False,
 ) -> Iterator[LabelRow]:
     """Every effective label with its PNG (and the image's bytes), streamed from one query in batches
     (a server-side cursor on PostgreSQL), so an export never holds the whole project in memory."""
-    query = effective_labels_query(project_id, source=source, split=split, with_png=True)
+    query = effective_labels_query(project_id, source=source, split=split, with_png=True, accepted_only=accepted_only)
     if with_image_bytes:
         query = query.outerjoin(ImageBlob, ImageBlob.image_id == Image.id).add_columns(ImageBlob.data)
     for row in session.execute(query.execution_options(yield_per=batch)):

@@ -62,7 +62,10 @@ def update_project(
     name: str | None = None,
     description: str | None = None,
     classes: list[dict[str, Any]] | None = None,
+    review_percent: int | None = None,
 ) -> Project:
+    if review_percent is not None:
+        project.review_percent = review_percent
     if classes is not None:
         ids = [c["id"] for c in classes]
         if ids != list(range(len(ids))) or project.ignore_index in ids or len({c["name"] for c in classes}) != len(ids):

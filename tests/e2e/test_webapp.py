@@ -20,17 +20,18 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image as PILImage
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ml.sam.scenes import disc_scene
 from server.demo import S5MARS_CLASSES
-from server.models import Role
+from server.models import Role, User
 from server.models import Split as ImageSplit
 from server.settings import Settings
 from server.store.images import add_image
 from server.store.projects import create_project
 from tests.e2e.conftest import serve
-from tests.factories import add_synthetic_scenes, png_bytes
+from tests.factories import add_synthetic_scenes, join_projects, png_bytes
 from tests.integration.conftest import DEFAULT_TEST_REDIS_URL, HEARTBEAT_S, WorkerProcess, start_worker
 from tests.sam_support import iou, require_models
 
@@ -91,6 +92,9 @@ def make_web_project(session: Session) -> tuple[int, int, np.ndarray]:
     assert stored.status == "stored", stored
     disc_id = stored.image_id
     add_synthetic_scenes(session, project, pool=10, labeled=4, val=2, size=SCENE, seed=2000)
+    for user in session.scalars(select(User)):  # the role users are members, in their account's role
+        join_projects(session, user)
+    session.commit()
     assert disc_id is not None
     return project.id, disc_id, disc
 

@@ -84,7 +84,7 @@ def run_round(ctx: JobContext) -> dict[str, Any]:
         classes = [{"id": c["id"], "name": c["name"]} for c in project.classes]
 
     settings = round_settings(params, index)
-    split = project_split(url, project_id, settings.seed)
+    split = project_split(url, project_id, settings.seed, accepted_only=bool(params.get("accepted_only")))
     if not split.labeled:
         raise RuntimeError(f"project {project_id} has no human-labelled pool image to train on")
     init_from = _warm_start_from(url, project_id, settings, params)
