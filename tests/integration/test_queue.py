@@ -67,6 +67,7 @@ def test_import_order_claims_renewal_and_empty_queue(client: TestClient, headers
     empty = client.post(next_url(project), headers={"Authorization": f"Bearer {token}"})
     assert empty.status_code == 200 and empty.json() == {
         "image": None,
+        "review": None,
         "claim_expires_at": None,
         "rank": None,
         "score": None,
