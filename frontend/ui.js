@@ -98,8 +98,12 @@ export function renderHeader(user, { projectId = null, current = '' } = {}) {
     if (can(user, 'annotate')) {
       links.push(h('a', { href: `/app/annotate/?project=${projectId}`, class: current === 'annotate' ? 'current' : '', id: 'menu-annotate' }, 'Annotate'));
     }
-    if (can(user, 'read')) {
+    // An annotator's work is the annotation view; the dashboard's rounds and models are the lead's and clients'.
+    if (can(user, 'read') && user.role !== 'annotator') {
       links.push(h('a', { href: `/app/dashboard/?project=${projectId}`, class: current === 'dashboard' ? 'current' : '', id: 'menu-dashboard' }, 'Dashboard'));
+    }
+    if (can(user, 'annotate')) {  // reviewers hold annotator accounts; the server checks the project role
+      links.push(h('a', { href: `/app/review/?project=${projectId}`, class: current === 'review' ? 'current' : '', id: 'menu-review' }, 'Review'));
     }
   }
   links.push(h('a', { href: '/docs', target: '_blank', rel: 'noopener' }, 'API docs'));
