@@ -57,7 +57,7 @@ async function showProjects(user) {
           'td',
           { class: 'actions' },
           can(user, 'annotate') ? h('a', { class: 'button', href: `/app/annotate/?project=${project.id}` }, 'Annotate') : '',
-          h('a', { class: 'button', href: `/app/dashboard/?project=${project.id}` }, can(user, 'lead') ? 'Dashboard' : 'Results'),
+          user.role !== 'annotator' ? h('a', { class: 'button', href: `/app/dashboard/?project=${project.id}` }, can(user, 'lead') ? 'Dashboard' : 'Results') : '',
         ),
       ),
     ),

@@ -21,16 +21,18 @@ from server.store.users import create_user, issue_token, user_for_token
 
 DEMO_NAME = "demo"
 # The S5Mars classes (METHODS.md §1.2); the synthetic scenes use the first six.
+# Colours told apart on screen (every pair at least 30 apart in CIELAB, each at least 50 from a dark rock and
+# from Mars soil, so that an overlay at half opacity stays readable): tests/unit/test_class_palette.py.
 S5MARS_CLASSES = [
-    {"id": 0, "name": "sky", "color": [107, 142, 35]},
-    {"id": 1, "name": "ridge", "color": [128, 64, 128]},
-    {"id": 2, "name": "soil", "color": [220, 20, 60]},
-    {"id": 3, "name": "sand", "color": [152, 251, 152]},
-    {"id": 4, "name": "bedrock", "color": [119, 11, 32]},
-    {"id": 5, "name": "rock", "color": [20, 60, 60]},
-    {"id": 6, "name": "rover", "color": [15, 51, 252]},
-    {"id": 7, "name": "trace", "color": [22, 220, 60]},
-    {"id": 8, "name": "hole", "color": [152, 21, 12]},
+    {"id": 0, "name": "sky", "color": [86, 180, 233]},
+    {"id": 1, "name": "ridge", "color": [204, 121, 167]},
+    {"id": 2, "name": "soil", "color": [230, 159, 0]},
+    {"id": 3, "name": "sand", "color": [240, 228, 66]},
+    {"id": 4, "name": "bedrock", "color": [213, 60, 40]},
+    {"id": 5, "name": "rock", "color": [0, 200, 160]},
+    {"id": 6, "name": "rover", "color": [30, 60, 230]},
+    {"id": 7, "name": "trace", "color": [170, 255, 90]},
+    {"id": 8, "name": "hole", "color": [255, 60, 220]},
 ]
 
 

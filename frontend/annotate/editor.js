@@ -135,6 +135,45 @@ export class MaskEditor {
     });
   }
 
+  /** Fill the inside of the polygon `points` ([[x, y], …] in image pixels, closed implicitly) with `value`:
+   *  a pixel is inside when its centre is (even-odd rule, so a self-crossing outline leaves its overlaps out). */
+  polygon(points, value) {
+    if (points.length < 3) return;
+    this._inStroke(() => {
+      const rect = emptyRect();
+      const ys = points.map(([, y]) => y);
+      const yStart = Math.max(0, Math.floor(Math.min(...ys)));
+      const yEnd = Math.min(this.height - 1, Math.ceil(Math.max(...ys)));
+      for (let y = yStart; y <= yEnd; y += 1) {
+        const cy = y + 0.5;
+        const crossings = [];
+        for (let i = 0; i < points.length; i += 1) {
+          const [ax, ay] = points[i];
+          const [bx, by] = points[(i + 1) % points.length];
+          if ((ay <= cy && by > cy) || (by <= cy && ay > cy)) crossings.push(ax + ((cy - ay) / (by - ay)) * (bx - ax));
+        }
+        crossings.sort((a, b) => a - b);
+        const row = y * this.width;
+        for (let k = 0; k + 1 < crossings.length; k += 2) {
+          const x0 = Math.max(0, Math.ceil(crossings[k] - 0.5));
+          const x1 = Math.min(this.width - 1, Math.ceil(crossings[k + 1] - 0.5) - 1);
+          if (x1 < x0) continue;
+          this.mask.fill(value, row + x0, row + x1 + 1);
+          grow(rect, x0, y, x1, y);
+        }
+      }
+      this._touched(rect.x0, rect.y0, rect.x1, rect.y1);
+    });
+  }
+
+  /** Every pixel back to ignore / unlabelled, as one undo step. */
+  clear() {
+    this._inStroke(() => {
+      this.mask.fill(IGNORE);
+      this._touched(0, 0, this.width - 1, this.height - 1);
+    });
+  }
+
   /** Set every pixel where `binary` (Uint8Array, 1 inside) is on to `value`: a SAM mask committed to a class. */
   apply(binary, value) {
     this._inStroke(() => {

@@ -35,7 +35,7 @@ function describeSource(latest) {
   if (!latest) return 'No mask yet: start from scratch or with SAM.';
   if (latest.source === 'model') {
     const confidence = latest.confidence == null ? '' : `, confidence ${latest.confidence.toFixed(2)}`;
-    return `Starting from the model's pseudo-label (version ${latest.version}, model ${latest.model_version_id ?? '?'}${confidence}): correct it and save.`;
+    return `Starting from the model pseudo-label (model ${latest.model_version_id ?? '?'}; mask version ${latest.version}${confidence}): correct it and save.`;
   }
   return `Starting from ${latest.source} mask version ${latest.version}.`;
 }
@@ -54,6 +54,8 @@ export async function openImage(image, claim = null) {
   openSamImage(session.projectId, image);
   const [bitmap, { latest, mask }] = await Promise.all([loadBitmap(image.id), loadLatestMask(image)]);
   current.baseVersion = latest ? latest.version : null;
+  current.baseSource = latest ? latest.source : null;
+  current.baseModel = latest ? latest.model_version_id : null;
   $('mask-source').textContent = describeSource(latest);
   current.editor = new MaskEditor(image.width, image.height, mask, { onChange: maskChanged });
   current.savedRevision = current.editor.revision;
@@ -63,12 +65,42 @@ export async function openImage(image, claim = null) {
   timings.readyAt = performance.now(); // since navigation start
   document.body.dataset.ready = 'true';
   document.body.dataset.imageId = String(image.id);
+  showInUrl(image.id);
   updateStatus();
   canvas.focus();
 }
 
+/** The address names the open image, so that a reload or a shared link opens it again. */
+function showInUrl(imageId) {
+  const url = new URL(window.location.href);
+  url.searchParams.set('project', String(session.projectId));
+  url.searchParams.set('image', String(imageId));
+  if (url.href !== window.location.href) window.history.replaceState(null, '', url);
+}
+
 export async function openImageById(imageId) {
   await openImage(await api(`/projects/${session.projectId}/images/${imageId}`, { what: 'loading the image' }));
+}
+
+/** Leave the open image as Next does (save if changed, give back a queue claim not saved here), open another. */
+export async function jumpToImage(imageId) {
+  if (current.busy) return;
+  try {
+    if (dirty() && !(await save())) return;
+    if (current.image && current.claim && !current.savedHere && current.image.id !== imageId) {
+      await api(`/projects/${session.projectId}/queue/skip`, { json: { image_id: current.image.id }, what: 'leaving the image' });
+    }
+    await openImageById(imageId);
+  } catch (error) {
+    reportError(error);
+  }
+}
+
+/** Every pixel back to unlabelled, saved at once as a new version; Undo brings the pixels back (unsaved). */
+export async function clearMask() {
+  if (!current.editor || current.busy) return;
+  current.editor.clear();
+  if (await save()) $('mask-source').textContent = `Cleared: saved an empty mask as version ${current.baseVersion}; Undo brings the pixels back.`;
 }
 
 export async function nextFromQueue() {
@@ -128,6 +160,8 @@ export async function save({ overwrite = false } = {}) {
     const revision = current.editor.revision;
     const saved = await postMask(base);
     current.baseVersion = saved.version;
+    current.baseSource = saved.source;
+    current.baseModel = null;
     current.savedRevision = revision;
     current.savedHere = true;
     $('mask-source').textContent = `Saved by you as version ${saved.version}.`;

@@ -3,7 +3,7 @@
 
 import { getToken } from '../api.js';
 import { SamClient } from '../sam/sam-client.js';
-import { reportError, say } from '../ui.js';
+import { reportError } from '../ui.js';
 import { current } from './open-image.js';
 import { onToolChange, onValueChange, selection } from './selection.js';
 import { timings, valueColor, valueName } from './session.js';
@@ -27,8 +27,10 @@ export function samStatus(text) {
 }
 
 export function clearPrompt() {
+  const hadPreview = sam.preview !== null;
   sam.prompt = { points: [], labels: [], box: null };
   sam.preview = null;
+  if (hadPreview) samStatus('prompt cleared · click to start a mask');
   updateStatus();
   requestDraw();
 }
@@ -97,8 +99,9 @@ export function setDragBox(box) {
 export function commitPreview() {
   if (!sam.preview || !current.editor) return;
   current.editor.apply(sam.preview.mask, selection.value);
-  say(`SAM mask committed as ${valueName(selection.value)}.`, { timeoutMs: 2500 });
   clearPrompt();
+  // Said in the SAM status, not as a message: one per commit would pile up over the image.
+  samStatus(`committed as ${valueName(selection.value)} · click for the next mask`);
 }
 
 export async function startSam() {

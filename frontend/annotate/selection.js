@@ -3,7 +3,7 @@
 
 import { requestDraw, updateStatus } from './view.js';
 
-export const TOOLS = ['sam', 'brush', 'eraser', 'fill'];
+export const TOOLS = ['sam', 'brush', 'eraser', 'fill', 'polygon'];
 export const MAX_BRUSH_RADIUS = 60;
 
 export const selection = {

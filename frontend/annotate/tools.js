@@ -1,8 +1,9 @@
 // Pointer input on the canvas: pan (middle drag or Space + drag), SAM clicks and boxes, brush and eraser
-// strokes, flood fill; and the wheel zoom. One gesture at a time, from press to release.
+// strokes, flood fill, polygon corners; and the wheel zoom. One gesture at a time, from press to release.
 
 import { IGNORE } from './editor.js';
 import { current } from './open-image.js';
+import { closePolygon, drawPolygonLayer, dropLastCorner, polygonClick } from './polygon.js';
 import { addPoint, setBox, setDragBox } from './sam-prompts.js';
 import { selection } from './selection.js';
 import { addScreenLayer, canvas, inside, requestDraw, toImage, updateStatus, viewport, zoomAt } from './view.js';
@@ -46,6 +47,11 @@ function pointerDown(event) {
       pointer.gesture = { kind: 'sam-box', start: point, box: null };
       capture(event);
     }
+    return;
+  }
+  if (selection.tool === 'polygon') {
+    if (event.button === 0) polygonClick(point, viewport.scale);
+    else if (event.button === 2) dropLastCorner();
     return;
   }
   if (event.button !== 0) return;
@@ -107,6 +113,9 @@ canvas.addEventListener('contextmenu', (event) => event.preventDefault());
 canvas.addEventListener('pointerdown', pointerDown);
 canvas.addEventListener('pointermove', pointerMove);
 canvas.addEventListener('pointerup', endGesture);
+canvas.addEventListener('dblclick', () => {
+  if (selection.tool === 'polygon') closePolygon();
+});
 canvas.addEventListener('pointercancel', endGesture);
 canvas.addEventListener('pointerleave', () => {
   pointer.at = null;
@@ -121,6 +130,8 @@ canvas.addEventListener(
   },
   { passive: false },
 );
+
+addScreenLayer(drawPolygonLayer(() => pointer.at));
 
 // The brush outline follows the pointer, in screen pixels.
 addScreenLayer((context, toScreen, scale) => {

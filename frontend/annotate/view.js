@@ -13,7 +13,13 @@ const context = canvas.getContext('2d');
 /** Image pixel (x, y) is drawn at screen (viewport.x + x · scale, viewport.y + y · scale), CSS pixels. */
 export const viewport = { scale: 1, x: 0, y: 0 };
 /** How the mask is shown, and how many frames were drawn (read by bench/webapp.py). */
-export const display = { showMask: true, opacity: 0.55, drawCount: 0 };
+export const display = {
+  showMask: true,
+  opacity: 0.55,
+  outline: false, // only the borders between classes, the inside left clear
+  hidden: new Set(), // class ids not drawn
+  drawCount: 0,
+};
 
 const picture = { bitmap: null, width: 0, height: 0, mask: null };
 const overlay = document.createElement('canvas');
@@ -46,21 +52,47 @@ export function littleEndianColor([r, g, b], alpha = 255) {
   return ((alpha << 24) | (b << 16) | (g << 8) | r) >>> 0;
 }
 
-/** The colour table of the overlay from the project's classes: unknown ids and ignore stay transparent. */
+const IGNORE = 255;
+const HATCH_PERIOD = 8; // ignore is drawn as diagonal white lines this many pixels apart, faint enough
+const HATCH = littleEndianColor([255, 255, 255], 120); // to see the image through on an unlabelled one
+
+/** The colour table of the overlay from the project's classes and the hidden ones: unknown ids transparent. */
 export function buildColorTable() {
   lut = new Uint32Array(256);
-  for (const c of session.project.classes) lut[c.id] = littleEndianColor(c.color);
+  for (const c of session.project.classes) if (!display.hidden.has(c.id)) lut[c.id] = littleEndianColor(c.color);
 }
 
 function paintOverlay(box) {
   if (!overlayData) return;
-  const { width, mask } = picture;
+  const { width, height, mask } = picture;
   const pixels = new Uint32Array(overlayData.data.buffer);
+  const hatch = !display.hidden.has(IGNORE);
+  const { outline } = display;
   for (let y = box.y; y < box.y + box.h; y += 1) {
     const row = y * width;
-    for (let x = box.x; x < box.x + box.w; x += 1) pixels[row + x] = lut[mask[row + x]];
+    for (let x = box.x; x < box.x + box.w; x += 1) {
+      const value = mask[row + x];
+      if (outline) {
+        // A border pixel has a 4-neighbour of another value; the image's edge is no border.
+        const border = (x > 0 && mask[row + x - 1] !== value) || (x < width - 1 && mask[row + x + 1] !== value)
+          || (y > 0 && mask[row + x - width] !== value) || (y < height - 1 && mask[row + x + width] !== value);
+        if (!border) {
+          pixels[row + x] = 0;
+          continue;
+        }
+      }
+      if (value === IGNORE) pixels[row + x] = hatch && (x + y) % HATCH_PERIOD === 0 ? HATCH : 0;
+      else pixels[row + x] = lut[value];
+    }
   }
   overlayContext.putImageData(overlayData, 0, 0, box.x, box.y, box.w, box.h);
+}
+
+/** Repaint the whole overlay (after the colours, the hidden classes or the outline mode changed). */
+export function repaintOverlay() {
+  buildColorTable();
+  if (overlayData) paintOverlay({ x: 0, y: 0, w: picture.width, h: picture.height });
+  requestDraw();
 }
 
 // Edits only grow a dirty rectangle; the next frame repaints it once and refreshes the status line. Painting
@@ -69,7 +101,9 @@ let pendingOverlay = null;
 let statusStale = false;
 
 /** The mask changed inside `box` ({ x, y, w, h }): repaint it and refresh the status at the next frame. */
-export function maskChanged(box) {
+export function maskChanged(changed) {
+  // In the outline view a change also moves the borders of the pixels around it.
+  const box = display.outline ? grownBox(changed) : changed;
   if (pendingOverlay === null) pendingOverlay = { ...box };
   else {
     const x1 = Math.max(pendingOverlay.x + pendingOverlay.w, box.x + box.w);
@@ -81,6 +115,12 @@ export function maskChanged(box) {
   }
   statusStale = true;
   requestDraw();
+}
+
+function grownBox({ x, y, w, h }) {
+  const x0 = Math.max(0, x - 1);
+  const y0 = Math.max(0, y - 1);
+  return { x: x0, y: y0, w: Math.min(picture.width, x + w + 1) - x0, h: Math.min(picture.height, y + h + 1) - y0 };
 }
 
 let frameRequested = false;

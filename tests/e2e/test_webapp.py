@@ -197,7 +197,7 @@ def test_annotate_sam_brush_undo_save_reload_and_conflict(
         wait_ready(page, disc_id)
         assert page.inner_text("#image-name") == "disc.png"
         assert "import order" in page.inner_text("#image-rank")
-        assert page.locator("#menu-dashboard").count() == 1
+        assert page.locator("#menu-dashboard").count() == 0  # an annotator's work is here, not the dashboard
         sam_ready = "document.getElementById('sam-status').textContent.includes('ready (320×240)')"
         page.wait_for_function(sam_ready, timeout=120_000)
 
@@ -207,6 +207,8 @@ def test_annotate_sam_brush_undo_save_reload_and_conflict(
         page.wait_for_function("window.annotator.preview !== null", timeout=60_000)
         shot(page, "02-annotate-sam-preview")
         page.keyboard.press("Enter")
+        sam_status = page.inner_text("#sam-status")
+        assert "committed as soil" in sam_status and "Enter commits" not in sam_status, sam_status
         after_sam = browser_mask(page)
         assert iou(after_sam == SOIL, disc) > 0.8, iou(after_sam == SOIL, disc)
 
