@@ -87,6 +87,8 @@ def test_cli_and_embedded_service_end_to_end(embedded_env: dict[str, str], tmp_p
     # The demo says how to sign in, with the same lead token each time.
     demo_token = first.stdout.split("with the token ")[1].split()[0]
     assert demo_token.startswith("ml_") and f"with the token {demo_token}" in second.stdout
+    joined = marslabel(embedded_env, "add-member", "demo", "ada", "--role", "lead")  # ada reaches the demo project
+    assert joined.returncode == 0, joined.stderr
 
     make_project_folder(tmp_path / "imports" / "drop", 60, labeled_every=4, val=10, size=24)
     port = _free_port()
@@ -287,8 +289,7 @@ def test_embedding_arrives_while_a_round_trains(embedded_env: dict[str, str], tm
     from server.db import session_scope
     from server.demo import S5MARS_CLASSES
     from server.settings import Settings
-    from server.store.projects import create_project
-    from tests.factories import add_synthetic_scenes, png_bytes
+    from tests.factories import add_synthetic_scenes, make_project, png_bytes
     from tests.integration.sam_helpers import scene
     from tests.sam_support import require_models
 
@@ -297,7 +298,7 @@ def test_embedding_arrives_while_a_round_trains(embedded_env: dict[str, str], tm
     try:
         url = Settings(data_dir=Path(embedded_env["MARSLABEL_DATA_DIR"])).resolved_database_url
         with session_scope(url) as session:
-            project = create_project(session, "busy", S5MARS_CLASSES)
+            project = make_project(session, "busy", S5MARS_CLASSES)  # the lead a member
             add_synthetic_scenes(session, project, pool=8, labeled=3, val=1, size=64)
             project_id = project.id
         # Long enough to be training still when the embedding is asked for; cancelled at the end.

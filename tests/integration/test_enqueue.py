@@ -20,8 +20,7 @@ from server.db import get_sessionmaker
 from server.demo import S5MARS_CLASSES
 from server.models import Job, JobStatus, ModelVersion, Role, Round
 from server.settings import Settings
-from server.store.projects import create_project
-from tests.factories import add_synthetic_scenes, png_bytes
+from tests.factories import add_synthetic_scenes, make_project, png_bytes
 
 ROUND = {"method": "supervised", "strategy": "random", "budget": 1, "profile": "cpu", "steps": 4, "crop_size": 32}
 
@@ -68,7 +67,7 @@ def _assert_503_with_failed_job(response, settings: Settings, project_id: int, k
 def test_every_route_that_starts_a_job_answers_503_and_keeps_the_job_failed(
     down_client: TestClient, down_settings: Settings, session: Session, headers, import_root: Path
 ) -> None:
-    project = create_project(session, "down", S5MARS_CLASSES)
+    project = make_project(session, "down", S5MARS_CLASSES)
     truth = add_synthetic_scenes(session, project, pool=6, labeled=2, val=0, size=32)
     (import_root / "down-drop").mkdir(exist_ok=True)
     lead, annotator = headers[Role.lead], headers[Role.annotator]
@@ -116,7 +115,7 @@ def test_every_route_that_starts_a_job_answers_503_and_keeps_the_job_failed(
 def test_side_effect_jobs_fail_without_undoing_the_request(
     down_client: TestClient, down_settings: Settings, session: Session, headers
 ) -> None:
-    project = create_project(session, "side", S5MARS_CLASSES)
+    project = make_project(session, "side", S5MARS_CLASSES)
     truth = add_synthetic_scenes(session, project, pool=6, labeled=2, val=0, size=32)
     base = f"/api/v1/projects/{project.id}"
     annotator = headers[Role.annotator]
