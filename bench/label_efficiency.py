@@ -123,6 +123,10 @@ CONFIGS: dict[str, BenchConfig] = {
     "st-random": BenchConfig(
         "cps-mars", "random", "1%", "3%", 2, seeds=SEEDS5, candidates=None, sim={"self_training": True}
     ),
+    # The same pipeline from a representative first set (k-means over ImageNet encoder features of the pool).
+    "st-ueq-kmeans": BenchConfig(
+        "cps-mars", "ueq", "1%", "3%", 2, candidates=None, sim={"self_training": True, "start": "kmeans"}
+    ),
 }
 
 
@@ -212,6 +216,7 @@ COMPARISONS = (
     ("sup-3pct-st", "sup-3pct-long"),
     ("sup-3pct-wcedice", "sup-3pct"),
     ("sup-3pct-rare", "sup-3pct-wcedice"),
+    ("st-ueq-kmeans", "st-ueq"),
     ("cps-ueq", "sup-3pct"),
     ("cps-ueq", "cps-random"),
     ("s5mars-ueq", "sup-3pct"),
