@@ -13,6 +13,7 @@ from server.errors import error_responses, invalid_field
 from server.job_schemas import JobPublic
 from server.metrics_plot import curve_png
 from server.models import Job, Round, User
+from server.pseudo_label_schemas import PseudoLabelPlan
 from server.round_schemas import (
     CurvePoint,
     ModelVersionPublic,
@@ -29,6 +30,7 @@ from server.round_schemas import (
 from server.rounds import start_pseudo_labels, start_round
 from server.schemas import MAX_INT, PathId
 from server.store.projects import get_project
+from server.store.pseudo_labels import pseudo_label_counts
 from server.store.rounds import (
     get_model_version,
     get_round,
@@ -122,6 +124,37 @@ def get_project_model(
 ) -> ModelVersionPublic:
     get_project(session, project_id)
     return ModelVersionPublic.model_validate(get_model_version(session, project_id, model_version_id))
+
+
+@router.get(PROJECT + "/pseudo-labels/plan")
+def plan_pseudo_labels(
+    project_id: PathId,
+    session: SessionDep,
+    _user: Annotated[User, Depends(require("pseudo_label.start"))],
+    model_version_id: Annotated[
+        int | None, Query(ge=1, le=MAX_INT, description="default: the project's latest model version")
+    ] = None,
+) -> PseudoLabelPlan:
+    """What a run would do now: the model version and its validation mIoU, the project's default threshold,
+    how many images it would label and how many of those are claimed (skipped now, left for a later run)."""
+    project = get_project(session, project_id)
+    version = get_model_version(session, project_id, model_version_id)
+    metrics = version.metrics or {}
+    validation = metrics.get("validation") if isinstance(metrics.get("validation"), dict) else {}
+    counts = pseudo_label_counts(session, project_id, version.id)
+    miou = metrics.get("miou")
+    images = validation.get("images") if validation else None
+    return PseudoLabelPlan(
+        model_version_id=version.id,
+        method=version.method,
+        round_id=version.round_id,
+        labeled_count=version.labeled_count,
+        val_miou=float(miou) if isinstance(miou, int | float) else None,
+        validation_images=int(images) if isinstance(images, int) else None,
+        threshold=project.pseudo_label_threshold,
+        images=counts.images,
+        claimed=counts.claimed,
+    )
 
 
 @router.post(PROJECT + "/pseudo-labels", status_code=status.HTTP_202_ACCEPTED, responses=error_responses(503))

@@ -3,8 +3,9 @@ each prediction is stored as a mask version of source `model` with its confidenc
 
 Pixels whose top class probability is below the threshold become ignore (255): the S5Mars rule of labelling
 only what the model is sure of; threshold 0 keeps every pixel. Human labels are never replaced: an image that
-gets one while the job runs is skipped. Images are committed in chunks, so a cancel keeps finished chunks and
-a re-run skips images whose latest mask already comes from this model version.
+gets one while the job runs is skipped. An image an annotator holds a live claim on is skipped too (their open
+edit is never put under a model mask) and picked up by a later run. Images are committed in chunks, so a
+cancel keeps finished chunks and a re-run skips images that already have a mask from this model version.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from typing import Any
 
 import numpy as np
 from PIL import Image as PILImage
-from sqlalchemy import select
 
 from ml.pseudo import pseudo_label
 from ml.sam.models import sha256_of
 from server.db import session_scope
-from server.models import Image, ImageStatus, MaskSource, MaskVersion, ModelVersion
+from server.models import Image, ImageStatus, MaskSource, ModelVersion
 from server.store.errors import Conflict
 from server.store.masks import add_mask_version, latest_mask_version
+from server.store.pseudo_labels import is_claimed_now, pseudo_label_targets
 from worker.context import JobContext
 from worker.project_data import ProjectSource
 
@@ -33,26 +34,6 @@ def _png(label: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     PILImage.fromarray(label, mode="L").save(buffer, format="PNG", optimize=False)
     return buffer.getvalue()
-
-
-def _targets(url: str, project_id: int, model_version_id: int) -> list[int]:
-    """Images without a human label whose latest mask is not from this model version yet."""
-    with session_scope(url) as session:
-        ids = list(
-            session.scalars(
-                select(Image.id)
-                .where(Image.project_id == project_id, Image.status == ImageStatus.unlabeled)
-                .order_by(Image.id)
-            )
-        )
-        done = set(
-            session.scalars(
-                select(MaskVersion.image_id).where(
-                    MaskVersion.model_version_id == model_version_id, MaskVersion.image_id.in_(ids)
-                )
-            )
-        ) if ids else set()  # fmt: skip
-    return [i for i in ids if i not in done]
 
 
 def run_pseudo_labels(ctx: JobContext) -> dict[str, Any]:
@@ -73,7 +54,8 @@ def run_pseudo_labels(ctx: JobContext) -> dict[str, Any]:
     from ml.predict import load_predictor
 
     predictor = load_predictor(artifact, device="auto", batch_size=batch_size)
-    targets = _targets(url, ctx.project_id, model_version_id)  # type: ignore[arg-type]
+    with session_scope(url) as session:
+        targets = pseudo_label_targets(session, ctx.project_id, model_version_id)  # type: ignore[arg-type]
     source = ProjectSource(url, targets, with_labels=False)
     result: dict[str, Any] = {
         "model_version_id": model_version_id,
@@ -81,6 +63,7 @@ def run_pseudo_labels(ctx: JobContext) -> dict[str, Any]:
         "total": len(targets),
         "stored": 0,
         "skipped_human": 0,
+        "skipped_claimed": 0,
         "mean_confidence": None,
     }
     ctx.result = result
@@ -102,12 +85,15 @@ def run_pseudo_labels(ctx: JobContext) -> dict[str, Any]:
                     probs = predictor.predict_proba(np.stack([image for _, image in part]))
                     for (image_id, _), image_probs in zip(part, probs, strict=True):
                         predictions.append((image_id, *pseudo_label(image_probs, threshold)))
-        stored, skipped = 0, 0
+        stored, skipped, claimed = 0, 0, 0
         with session_scope(url) as session:
             for image_id, label, confidence in predictions:
                 image_row = session.get(Image, image_id)
                 if image_row is None or image_row.status == ImageStatus.labeled:
                     skipped += 1
+                    continue
+                if is_claimed_now(session, image_id):  # an annotator has it open: a later run labels it
+                    claimed += 1
                     continue
                 latest = latest_mask_version(session, image_id)
                 try:
@@ -128,7 +114,11 @@ def run_pseudo_labels(ctx: JobContext) -> dict[str, Any]:
         # Counted once the chunk is committed, so the result never claims what a rollback undid.
         result["stored"] += stored
         result["skipped_human"] += skipped
+        result["skipped_claimed"] += claimed
         result["mean_confidence"] = float(np.mean(confidences)) if confidences else None
         done = start + len(chunk)
-        ctx.progress(done / max(len(targets), 1), f"{done} of {len(targets)} images: {result['stored']} stored")
+        ctx.progress(
+            done / max(len(targets), 1),
+            f"{done} of {len(targets)} images: {result['stored']} stored, {result['skipped_claimed']} claimed skipped",
+        )
     return result
