@@ -10,12 +10,12 @@
 //   sam-prompts.js  the SAM prompt, its preview and committing it
 //   editor.js, history.js   the mask's pixels and the undo/redo of strokes
 //   open-image.js   the open image and its edit; load-save.js opens, saves, resolves conflicts, next/skip
-//   panel.js        the side panel and status bar; counter.js the labelled counter
+//   panel.js        the side panel and status bar; counter.js the labeled counter
 //   keys.js         the key bindings, as a table
 
 import { api } from '../api.js';
 import { projectIdFromUrl, renderHeader, reportError, requireUser } from '../ui.js';
-import { updateCounter } from './counter.js';
+import { keepCounterCurrent, updateCounter } from './counter.js';
 import { installKeyBindings } from './keys.js';
 import { nextFromQueue, openImageById } from './load-save.js';
 import { current } from './open-image.js';
@@ -77,6 +77,7 @@ async function main() {
   updateStatus();
   const samStarting = startSam();
   updateCounter();
+  keepCounterCurrent();
   const wanted = Number(new URLSearchParams(window.location.search).get('image'));
   if (Number.isInteger(wanted) && wanted > 0) await openImageById(wanted);
   else await nextFromQueue();

@@ -1,8 +1,12 @@
-// The progress line of the side panel: pool images labelled, and against the budget of the last finished round.
+// The progress line of the side panel: pool images labeled, and against the budget of the last finished round.
+// Kept current while the page stays open: after each save and image, when the page comes back into view, and
+// every REFRESH_MS, so that a round that ends meanwhile shows up.
 
 import { api } from '../api.js';
 import { reportError } from '../ui.js';
 import { session } from './session.js';
+
+const REFRESH_MS = 30_000;
 
 export async function updateCounter() {
   const { projectId } = session;
@@ -24,4 +28,14 @@ export async function updateCounter() {
   } catch (error) {
     reportError(error, 'counting the labeled images');
   }
+}
+
+export function keepCounterCurrent() {
+  window.addEventListener('focus', () => updateCounter());
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible') updateCounter();
+  });
+  setInterval(() => {
+    if (document.visibilityState === 'visible') updateCounter();
+  }, REFRESH_MS);
 }

@@ -69,7 +69,7 @@ export const BINDINGS = [
     help: ['Esc', 'clear the SAM prompt or the polygon'],
   },
   { keys: ['b'], run: () => setTool('brush'), help: ['B', 'brush'] },
-  { keys: ['e'], run: () => setTool('eraser'), help: ['E', 'eraser (back to unlabelled)'] },
+  { keys: ['e'], run: () => setTool('eraser'), help: ['E', 'eraser (back to unlabeled)'] },
   { keys: ['f'], run: () => setTool('fill'), help: ['F', 'flood fill'] },
   { keys: ['p'], run: () => setTool('polygon'), help: ['P', 'polygon: click corners, first corner or double-click fills'] },
   { keys: ['Backspace'], run: dropLastCorner, help: ['Backspace', 'drop the polygon\'s last corner'] },

@@ -119,6 +119,7 @@ export async function nextFromQueue() {
     return;
   }
   await openImage(answer.image, { rank: answer.rank, score: answer.score });
+  updateCounter(); // a round may have ended since the last image
 }
 
 async function postMask(baseVersion) {

@@ -18,7 +18,7 @@ function niceMax(value) {
 }
 
 function percent(value) {
-  return value == null ? '–' : `${(value * 100).toFixed(1)}`;
+  return value == null ? 'n/a' : `${(value * 100).toFixed(1)}`;
 }
 
 /** Draw `points` (CurvePoint[]) into `container`; returns the SVG element. */

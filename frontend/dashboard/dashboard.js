@@ -5,20 +5,42 @@
 import { API_BASE, ApiError, api, blobUrl, describeFailure, followJob, getToken, isTerminal } from '../api.js';
 import { can, formatDate, h, projectIdFromUrl, renderHeader, reportError, requireUser, say } from '../ui.js';
 import { renderCurve, renderIouTable } from './curve.js';
+import { openPseudoLabelDialog } from './pseudo-label-dialog.js';
 
 const $ = (id) => document.getElementById(id);
-const state = { user: null, projectId: null, project: null, followed: new Map(), thumbnails: [] };
+const state = { user: null, projectId: null, project: null, followed: new Map(), thumbnails: [], roundOfJob: new Map() };
 window.dashboard = state;
 
 // ---------------------------------------------------------------- jobs
 
-function jobLine(job) {
-  const percent = Math.round(job.progress * 100);
-  return `${job.kind} #${job.id} · ${job.status} · ${percent}%${job.message ? ` · ${job.message}` : ''}`;
+const JOB_TITLES = { round: 'Round', pseudo_label: 'Pseudo-labels', import: 'Import', export: 'Export', sam_embed: 'SAM embedding' };
+
+/** What a job is called everywhere on the page: a round job by its round ("Round 2 · job #6"). */
+function jobTitle(job) {
+  const round = state.roundOfJob.get(job.id);
+  if (job.kind === 'round' && round !== undefined) return `Round ${round} · job #${job.id}`;
+  return `${JOB_TITLES[job.kind] || job.kind} · job #${job.id}`;
 }
 
-/** Show a job's row and follow it by SSE until it ends; resolves with the final job. */
-function trackJob(job, { onDone } = {}) {
+/** What an ended job did, where its result says more than "done". */
+function jobOutcome(job) {
+  const result = job.result || {};
+  if (job.kind !== 'pseudo_label' || result.stored == null) return '';
+  const claimed = result.skipped_claimed ? `, ${result.skipped_claimed} claimed by annotators skipped (a later run labels them)` : '';
+  const human = result.skipped_human ? `, ${result.skipped_human} labeled by people meanwhile` : '';
+  return ` · ${result.stored} of ${result.total} images labeled${claimed}${human}`;
+}
+
+function jobLine(job) {
+  const percent = Math.round(job.progress * 100);
+  const when = isTerminal(job) && job.finished_at ? ` · ${formatDate(job.finished_at)}` : '';
+  const message = job.message && !(isTerminal(job) && job.message === job.status) ? ` · ${job.message}` : '';
+  return `${jobTitle(job)} · ${job.status} · ${percent}%${message}${jobOutcome(job)}${when}`;
+}
+
+/** Show a job's row and follow it by SSE until it ends; resolves with the final job. A job of the history
+ * (`history`: ended before the page opened) gets its row only, without a message. */
+function trackJob(job, { onDone, history = false } = {}) {
   if (state.followed.has(job.id)) return state.followed.get(job.id).done;
   $('no-jobs').hidden = true;
   const bar = h('progress', { max: 1, value: job.progress, 'aria-label': `progress of ${job.kind} job ${job.id}` });
@@ -34,21 +56,27 @@ function trackJob(job, { onDone } = {}) {
     row.dataset.status = current.status;
     if (current.error) text.textContent += ` · ${current.error}`;
     cancel.disabled = isTerminal(current) || current.cancel_requested;
+    cancel.hidden = !can(state.user, 'lead') || isTerminal(current); // an ended job has nothing to cancel
   };
   cancel.addEventListener('click', async () => {
     try {
       update(await api(`/jobs/${job.id}/cancel`, { method: 'POST', what: `cancelling job ${job.id}` }));
-      say(`Cancel requested for ${job.kind} job ${job.id}.`);
+      say(`Cancel requested for ${jobTitle(job)}.`);
     } catch (error) {
       reportError(error);
     }
   });
   update(job);
+  if (history && isTerminal(job)) {
+    const done = Promise.resolve(job);
+    state.followed.set(job.id, { done, controller });
+    return done;
+  }
   const done = (isTerminal(job) ? Promise.resolve(job) : followJob(job.id, update, { signal: controller.signal }))
     .then((final) => {
       update(final);
       const kind = final.status === 'done' ? 'info' : final.status === 'cancelled' ? 'warning' : 'error';
-      say(`${final.kind} job ${final.id} ${final.status}${final.error ? `: ${final.error}` : ''}.`, { kind });
+      say(`${jobTitle(final)} ${final.status}${final.error ? `: ${final.error}` : ''}.`, { kind });
       if (onDone) onDone(final);
       refreshResults();
       return final;
@@ -61,10 +89,13 @@ function trackJob(job, { onDone } = {}) {
   return done;
 }
 
+const JOB_HISTORY = 20; // the newest jobs shown after a reload, ended ones included (cancelled rounds too)
+
+/** The jobs panel after a (re)load: the newest jobs, oldest first so the newest ends on top; live ones followed. */
 async function resumeJobs() {
-  const running = await api(`/projects/${state.projectId}/jobs`, { query: { status: 'running', limit: 20 }, what: 'loading the jobs' });
-  const queued = await api(`/projects/${state.projectId}/jobs`, { query: { status: 'queued', limit: 20 } });
-  for (const job of [...queued, ...running].filter((j) => j.kind !== 'sam_embed')) trackJob(job).catch(() => {});
+  const jobs = await api(`/projects/${state.projectId}/jobs`, { query: { limit: 100 }, what: 'loading the jobs' });
+  const shown = jobs.filter((j) => j.kind !== 'sam_embed').slice(0, JOB_HISTORY).reverse();
+  for (const job of shown) trackJob(job, { history: true }).catch(() => {});
 }
 
 // ---------------------------------------------------------------- rounds
@@ -85,11 +116,12 @@ $('round-form').addEventListener('submit', async (event) => {
   $('start-round').disabled = true;
   try {
     const round = await api(`/projects/${state.projectId}/rounds`, { json: body, what: 'starting the round' });
+    state.roundOfJob.set(round.job_id, round.index);
     say(`Round ${round.index} started (${round.method} / ${round.strategy}, budget ${round.budget} images).`);
     trackJob(round.job || (await api(`/jobs/${round.job_id}`))).catch(() => {});
   } catch (error) {
     if (error instanceof ApiError && error.status === 409 && error.body && error.body.job_id) {
-      say(`A round is already running (round id ${error.body.round_id}); its progress is shown under Jobs.`, { kind: 'warning' });
+      say('A round is already running; its progress is shown under Jobs.', { kind: 'warning' });
       trackJob(await api(`/jobs/${error.body.job_id}`)).catch(() => {});
     } else {
       reportError(error);
@@ -173,6 +205,7 @@ $('folder-form').addEventListener('submit', async (event) => {
 
 async function refreshCurve() {
   const metrics = await api(`/projects/${state.projectId}/metrics`, { what: 'loading the metrics' });
+  for (const round of metrics.rounds) if (round.job_id != null) state.roundOfJob.set(round.job_id, round.index);
   renderCurve($('curve'), metrics.curve);
   renderIouTable($('iou-table'), metrics.curve);
   $('curve').dataset.points = String(metrics.curve.filter((p) => p.miou != null).length);
@@ -238,16 +271,10 @@ async function refreshModels() {
         {},
         lead
           ? h('button', {
-            title: 'label every image without a human label with this model',
-            onclick: async () => {
-              try {
-                const job = await api(`/projects/${state.projectId}/pseudo-labels`, { json: { model_version_id: model.id }, what: 'starting pseudo-labels' });
-                trackJob(job).catch(() => {});
-              } catch (error) {
-                reportError(error);
-              }
-            },
-          }, 'Pseudo-label')
+            class: 'pseudo-label',
+            title: 'label every image without a human label with this model (asks first)',
+            onclick: () => openPseudoLabelDialog(state.projectId, model, (job) => trackJob(job).catch(() => {})),
+          }, 'Pseudo-label…')
           : '',
       ),
     ),
@@ -256,11 +283,11 @@ async function refreshModels() {
 }
 
 async function refreshSummary() {
-  const [pool, labeled] = await Promise.all([
-    api(`/projects/${state.projectId}/images`, { query: { split: 'pool', limit: 1 } }),
-    api(`/projects/${state.projectId}/images`, { query: { status: 'labeled', limit: 1 } }),
+  const count = (query) => api(`/projects/${state.projectId}/images`, { query: { ...query, limit: 1 } }).then((page) => page.total);
+  const [pool, labeled, val, test] = await Promise.all([
+    count({ split: 'pool' }), count({ split: 'pool', status: 'labeled' }), count({ split: 'val' }), count({ split: 'test' }),
   ]);
-  $('project-summary').textContent = `${pool.total} pool images · ${labeled.total} images with a human label · classes: ${state.project.classes.map((c) => c.name).join(', ')}`;
+  $('project-summary').textContent = `${pool} pool images (${labeled} labeled) · ${val} val · ${test} test images · classes: ${state.project.classes.map((c) => c.name).join(', ')}`;
 }
 
 let refreshing = null;

@@ -12,7 +12,7 @@ from server.deps import SessionDep, SettingsDep, require
 from server.errors import error_responses, invalid_field
 from server.job_schemas import JobPublic
 from server.metrics_plot import curve_png
-from server.models import Job, Round, User
+from server.models import Job, ModelVersion, Round, User
 from server.pseudo_label_schemas import PseudoLabelPlan
 from server.round_schemas import (
     CurvePoint,
@@ -29,6 +29,7 @@ from server.round_schemas import (
 )
 from server.rounds import start_pseudo_labels, start_round
 from server.schemas import MAX_INT, PathId
+from server.store.class_presence import metrics_with_absent_classes_null
 from server.store.projects import get_project
 from server.store.pseudo_labels import pseudo_label_counts
 from server.store.rounds import (
@@ -44,12 +45,20 @@ router = APIRouter(tags=["rounds"])
 PROJECT = "/projects/{project_id}"
 
 
+def _public_version(session: Session, version: ModelVersion) -> ModelVersionPublic:
+    """The version with a null IoU for every class absent from its validation labels (shown as n/a)."""
+    public = ModelVersionPublic.model_validate(version)
+    classes = get_project(session, version.project_id).classes
+    public.metrics = metrics_with_absent_classes_null(session, version, classes)
+    return public
+
+
 def _public(session: Session, row: Round) -> RoundPublic:
     out = RoundPublic.model_validate(row)
     job = session.get(Job, row.job_id) if row.job_id is not None else None
     out.job = JobPublic.model_validate(job) if job is not None else None
     version = model_version_of_round(session, row.id)
-    out.model_version = ModelVersionPublic.model_validate(version) if version is not None else None
+    out.model_version = _public_version(session, version) if version is not None else None
     return out
 
 
@@ -112,7 +121,7 @@ def list_project_models(
     project_id: PathId, session: SessionDep, _user: Annotated[User, Depends(require("model.read"))]
 ) -> list[ModelVersionPublic]:
     get_project(session, project_id)
-    return [ModelVersionPublic.model_validate(m) for m in list_model_versions(session, project_id)]
+    return [_public_version(session, m) for m in list_model_versions(session, project_id)]
 
 
 @router.get(PROJECT + "/models/{model_version_id}")
@@ -123,7 +132,7 @@ def get_project_model(
     _user: Annotated[User, Depends(require("model.read"))],
 ) -> ModelVersionPublic:
     get_project(session, project_id)
-    return ModelVersionPublic.model_validate(get_model_version(session, project_id, model_version_id))
+    return _public_version(session, get_model_version(session, project_id, model_version_id))
 
 
 @router.get(PROJECT + "/pseudo-labels/plan")
@@ -207,12 +216,13 @@ def update_ml_settings(
 
 def _curve(session: Session, project_id: int) -> tuple[list[Round], list[CurvePoint]]:
     rounds = list_rounds(session, project_id)
+    classes = get_project(session, project_id).classes
     points = []
     for row in rounds:
         version = model_version_of_round(session, row.id)
         if version is None:
             continue
-        metrics = version.metrics or {}
+        metrics = metrics_with_absent_classes_null(session, version, classes)
         points.append(
             CurvePoint(
                 round_id=row.id,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from sqlalchemy.orm import Session
 
-from server.models import Role
+from server.models import Role, Round, RoundStatus
 from tests.e2e import test_webapp
 from tests.e2e.test_webapp import (
     browser_mask,
@@ -160,6 +160,16 @@ def test_image_list_jumps_and_the_url_carries_the_image_and_keys_help_fits(
         page.goto(f"{web}/app/annotate/?project={project_id}")
         wait_ready(page, disc_id)
 
+        # The round counter follows a round that ends while the page is open (seen when the page gets focus).
+        page.wait_for_function("document.getElementById('counter').textContent.includes('no round yet')")
+        session.add(
+            Round(project_id=project_id, index=1, method="supervised", strategy="random", budget=3,
+                  status=RoundStatus.done, labeled_count=4)
+        )  # fmt: skip
+        session.commit()
+        page.evaluate("window.dispatchEvent(new Event('focus'))")
+        page.wait_for_function("document.getElementById('counter').textContent.startsWith('Round 1: 0 / 3 labeled')")
+
         # The image list (L), filtered to labelled val images: exactly the API's answer for that filter.
         page.keyboard.press("l")
         page.wait_for_selector("#image-list[open] #image-list-table tbody tr")
@@ -207,8 +217,10 @@ def test_image_list_jumps_and_the_url_carries_the_image_and_keys_help_fits(
             box = dialog.bounding_box()
             assert box["x"] >= 0 and box["y"] >= 0, box
             assert box["x"] + box["width"] <= size["width"] and box["y"] + box["height"] <= size["height"], box
-            assert page.evaluate("(() => { const d = document.getElementById('keys-help');"
-                                 " return d.scrollHeight <= d.clientHeight && d.scrollWidth <= d.clientWidth; })()")
+            assert page.evaluate(
+                "(() => { const d = document.getElementById('keys-help');"
+                " return d.scrollHeight <= d.clientHeight && d.scrollWidth <= d.clientWidth; })()"
+            )
             assert "polygon" in dialog.inner_text() and "outlines only" in dialog.inner_text()
             shot(page, f"14-annotate-keys-{size['width']}x{size['height']}")
             page.keyboard.press("?")

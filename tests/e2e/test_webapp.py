@@ -364,6 +364,31 @@ def test_dashboard_round_progress_curve_queue_and_export(
         )
         assert second.get_attribute("data-status") == "cancelled", second.inner_text()
         assert page.get_attribute("#curve", "data-points") == "1"  # a cancelled round adds no point
+
+        # After a reload the jobs panel keeps the history, the cancelled round included, each named by its round.
+        page.reload()
+        page.wait_for_function("document.body.dataset.ready === 'true'")
+        rows = page.locator("#jobs .job")
+        page.wait_for_function("document.querySelectorAll('#jobs .job').length >= 2")
+        assert rows.nth(0).get_attribute("data-status") == "cancelled"
+        first_text = rows.nth(0).locator(".job-text").inner_text()
+        assert first_text.startswith("Round 2 · job #") and "cancelled" in first_text, first_text
+        assert rows.nth(1).get_attribute("data-status") == "done"
+        second_text = rows.nth(1).locator(".job-text").inner_text()
+        assert second_text.startswith("Round 1 · job #"), second_text
+        # The header counts the pool apart from the val images: 11 pool images (4 labeled) and 2 val.
+        summary = page.inner_text("#project-summary")
+        assert summary.startswith("11 pool images (4 labeled) · 2 val · 0 test images"), summary
+        # Classes absent from the val labels (the synthetic scenes use sky … rock) have no IoU: n/a where a
+        # column shows them at all (only when the model predicted them somewhere), never 0.0; the others a number.
+        header = page.locator("#iou-table thead th").all_inner_texts()
+        cells = page.locator("#iou-table tbody tr").first.locator("td").all_inner_texts()
+        by_name = dict(zip(header, cells, strict=True))
+        for name in ("rover", "trace", "hole"):
+            assert by_name.get(name, "n/a") == "n/a", by_name
+        for name in set(header[4:]) - {"rover", "trace", "hole"}:
+            assert by_name[name] != "n/a" and 0 <= float(by_name[name]) <= 100, by_name
+        shot(page, "09-dashboard-after-reload", full_page=True)
         assert failures == [], failures
     finally:
         context.close()

@@ -14,8 +14,17 @@ from server.demo import S5MARS_CLASSES
 MIN_PAIR_DELTA_E = 30.0
 MIN_BACKGROUND_DELTA_E = 40.0
 MARS_BACKGROUNDS = {"dark rock": (55, 45, 40), "soil": (150, 100, 70), "dust": (190, 150, 110)}
-OLD_PALETTE = [(107, 142, 35), (128, 64, 128), (220, 20, 60), (152, 251, 152), (119, 11, 32), (20, 60, 60),
-               (15, 51, 252), (22, 220, 60), (152, 21, 12)]
+OLD_PALETTE = [
+    (107, 142, 35),
+    (128, 64, 128),
+    (220, 20, 60),
+    (152, 251, 152),
+    (119, 11, 32),
+    (20, 60, 60),
+    (15, 51, 252),
+    (22, 220, 60),
+    (152, 21, 12),
+]
 
 
 def lab(rgb: tuple[int, int, int] | list[int]) -> np.ndarray:
