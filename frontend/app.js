@@ -1,7 +1,7 @@
 // The front page: sign in with a token (kept in sessionStorage), then the project list with what the role may open.
 
 import { ApiError, api, clearToken, getToken, setToken } from './api.js';
-import { can, h, renderHeader, reportError, rgb, say } from './ui.js';
+import { can, h, inProject, renderHeader, reportError, rgb, say } from './ui.js';
 
 const signIn = document.getElementById('sign-in');
 const projects = document.getElementById('projects');
@@ -43,7 +43,7 @@ async function showProjects(user) {
   const list = await api('/projects', { what: 'loading the projects' });
   const body = document.querySelector('#project-table tbody');
   body.replaceChildren(
-    ...list.map((project) =>
+    ...list.map((project) => [project, inProject(user, project)]).map(([project, member]) =>
       h(
         'tr',
         { dataset: { projectId: project.id } },
@@ -56,8 +56,9 @@ async function showProjects(user) {
         h(
           'td',
           { class: 'actions' },
-          can(user, 'annotate') ? h('a', { class: 'button', href: `/app/annotate/?project=${project.id}` }, 'Annotate') : '',
-          user.role !== 'annotator' ? h('a', { class: 'button', href: `/app/dashboard/?project=${project.id}` }, can(user, 'lead') ? 'Dashboard' : 'Results') : '',
+          can(member, 'annotate') ? h('a', { class: 'button', href: `/app/annotate/?project=${project.id}` }, 'Annotate') : '',
+          can(member, 'review') ? h('a', { class: 'button', href: `/app/review/?project=${project.id}` }, 'Review') : '',
+          member.role !== 'annotator' ? h('a', { class: 'button', href: `/app/dashboard/?project=${project.id}` }, can(member, 'lead') ? 'Dashboard' : 'Results') : '',
         ),
       ),
     ),

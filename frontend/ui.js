@@ -3,15 +3,24 @@
 import { ApiError, api, clearToken, getToken } from './api.js';
 
 // What each role may do in the app: mirrors server/permissions.py (the server checks every call anyway).
+// Inside a project it is the caller's project role there (the project's `my_role`) that counts, not the
+// account's: an annotator account may lead a project. `reviewer` is a project role only.
 const CAPABILITIES = {
-  admin: ['annotate', 'lead', 'read'],
-  lead: ['annotate', 'lead', 'read'],
+  admin: ['annotate', 'lead', 'read', 'review'],
+  lead: ['annotate', 'lead', 'read', 'review'],
   annotator: ['annotate', 'read'],
+  reviewer: ['read', 'review'],
   client: ['read'],
 };
 
 export function can(user, capability) {
   return Boolean(user && (CAPABILITIES[user.role] || []).includes(capability));
+}
+
+/** The user as seen inside `project`: their role there is their project role (an admin stays admin). */
+export function inProject(user, project) {
+  if (!user || !project || user.role === 'admin' || !project.my_role) return user;
+  return { ...user, role: project.my_role, accountRole: user.role };
 }
 
 /** h('button', { class: 'x', onclick }, 'text', child…): a small DOM builder (text is never parsed as HTML). */
@@ -86,8 +95,19 @@ export async function requireUser() {
   }
 }
 
-/** The header: app name, menus for what the user's role allows in `projectId`, who is signed in. */
+/** The header: app name, menus for what the user's role allows in `projectId`, who is signed in. Inside a
+ * project the menus follow the caller's project role there: drawn at once from the account's role, then
+ * again once the project (its `my_role`) is read, unless `user` already carries it (see inProject). */
 export function renderHeader(user, { projectId = null, current = '' } = {}) {
+  drawHeader(user, { projectId, current });
+  if (user && projectId !== null && !user.accountRole && user.role !== 'admin') {
+    api(`/projects/${projectId}`)
+      .then((project) => drawHeader(inProject(user, project), { projectId, current }))
+      .catch(() => {}); // the page itself reports a project it cannot read
+  }
+}
+
+function drawHeader(user, { projectId = null, current = '' } = {}) {
   let header = document.getElementById('header');
   if (!header) {
     header = h('header', { id: 'header' });
@@ -102,7 +122,8 @@ export function renderHeader(user, { projectId = null, current = '' } = {}) {
     if (can(user, 'read') && user.role !== 'annotator') {
       links.push(h('a', { href: `/app/dashboard/?project=${projectId}`, class: current === 'dashboard' ? 'current' : '', id: 'menu-dashboard' }, 'Dashboard'));
     }
-    if (can(user, 'annotate')) {  // reviewers hold annotator accounts; the server checks the project role
+    // Until the project role is known, an annotator account may be a reviewer there: the menu shows.
+    if (can(user, 'review') || (user && !user.accountRole && user.role === 'annotator')) {
       links.push(h('a', { href: `/app/review/?project=${projectId}`, class: current === 'review' ? 'current' : '', id: 'menu-review' }, 'Review'));
     }
   }
@@ -117,7 +138,7 @@ export function renderHeader(user, { projectId = null, current = '' } = {}) {
   header.replaceChildren(
     h('a', { class: 'brand', href: '/app/' }, 'marslabel'),
     h('nav', { 'aria-label': 'main' }, links),
-    user ? h('span', { class: 'who', id: 'who' }, `${user.name} (${user.role})`) : '',
+    user ? h('span', { class: 'who', id: 'who' }, user.accountRole ? `${user.name} (${user.role} here)` : `${user.name} (${user.role})`) : '',
     user ? signOut : '',
   );
 }

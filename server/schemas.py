@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from server.models import ImageStatus, MaskSource, ReviewDecision, Role, Split
+from server.models import ImageStatus, MaskSource, ProjectRole, ReviewDecision, Role, Split
 
 ColorChannel = Annotated[int, Field(ge=0, le=255)]
 
@@ -82,6 +82,9 @@ class ProjectPublic(BaseModel):
     classes: list[ClassDef]
     ignore_index: int
     review_percent: int = Field(100, description="share (percent) of saved human labels drawn for review")
+    my_role: ProjectRole | None = Field(
+        None, description="the caller's project role here; null for an admin who is not a member"
+    )
     created_at: UTCDateTime
     updated_at: UTCDateTime
 

@@ -3,7 +3,7 @@
 // exports. Clients (read-only) see the results without the controls.
 
 import { API_BASE, ApiError, api, blobUrl, describeFailure, followJob, getToken, isTerminal } from '../api.js';
-import { can, formatDate, h, projectIdFromUrl, renderHeader, reportError, requireUser, say } from '../ui.js';
+import { can, formatDate, h, inProject, projectIdFromUrl, renderHeader, reportError, requireUser, say } from '../ui.js';
 import { renderCurve, renderIouTable } from './curve.js';
 import { openPseudoLabelDialog } from './pseudo-label-dialog.js';
 
@@ -340,8 +340,9 @@ for (const button of document.querySelectorAll('#export [data-format]')) {
 async function main() {
   state.projectId = projectIdFromUrl();
   state.user = await requireUser();
-  renderHeader(state.user, { projectId: state.projectId, current: 'dashboard' });
   state.project = await api(`/projects/${state.projectId}`, { what: 'loading the project' });
+  state.user = inProject(state.user, state.project); // menus and controls follow the project role here
+  renderHeader(state.user, { projectId: state.projectId, current: 'dashboard' });
   $('project-title').textContent = `${state.project.name} · dashboard`;
   document.title = `${state.project.name} · marslabel`;
   for (const section of document.querySelectorAll('.lead-only')) section.hidden = !can(state.user, 'lead');

@@ -8,12 +8,19 @@ from fastapi import APIRouter, Depends, status
 
 from server.deps import SessionDep, require
 from server.errors import error_responses
-from server.models import ProjectRole, User
+from server.models import Project, ProjectRole, User
 from server.schemas import PathId, ProjectCreate, ProjectPublic, ProjectUpdate
 from server.store import projects as store
-from server.store.members import add_member, visible_project_ids
+from server.store.members import add_member, member_role, roles_of, visible_project_ids
 
 router = APIRouter(prefix="/projects", tags=["projects"])
+
+
+def project_public(project: Project, my_role: ProjectRole | None) -> ProjectPublic:
+    """The project as the caller sees it: with their project role there (what the web app's menus follow)."""
+    public = ProjectPublic.model_validate(project)
+    public.my_role = my_role
+    return public
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=error_responses(409))
@@ -29,21 +36,24 @@ def create_project(
         ignore_index=body.ignore_index,
     )
     add_member(session, project, user, ProjectRole.lead, added_by=user.id)
-    return ProjectPublic.model_validate(project)
+    return project_public(project, ProjectRole.lead)
 
 
 @router.get("")
 def list_projects(session: SessionDep, user: Annotated[User, Depends(require("project.read"))]) -> list[ProjectPublic]:
     """The projects the caller is a member of (an admin: all)."""
     visible = visible_project_ids(session, user)
-    return [ProjectPublic.model_validate(p) for p in store.list_projects(session) if visible is None or p.id in visible]
+    roles = roles_of(session, user)
+    return [
+        project_public(p, roles.get(p.id)) for p in store.list_projects(session) if visible is None or p.id in visible
+    ]
 
 
 @router.get("/{project_id}")
 def get_project(
-    project_id: PathId, session: SessionDep, _user: Annotated[User, Depends(require("project.read"))]
+    project_id: PathId, session: SessionDep, user: Annotated[User, Depends(require("project.read"))]
 ) -> ProjectPublic:
-    return ProjectPublic.model_validate(store.get_project(session, project_id))
+    return project_public(store.get_project(session, project_id), member_role(session, project_id, user.id))
 
 
 @router.patch("/{project_id}", responses=error_responses(409))
@@ -51,7 +61,7 @@ def update_project(
     project_id: PathId,
     body: ProjectUpdate,
     session: SessionDep,
-    _user: Annotated[User, Depends(require("project.update"))],
+    user: Annotated[User, Depends(require("project.update"))],
 ) -> ProjectPublic:
     project = store.get_project(session, project_id)
     classes = None if body.classes is None else [c.model_dump(mode="json") for c in body.classes]
@@ -63,4 +73,4 @@ def update_project(
         classes=classes,
         review_percent=body.review_percent,
     )
-    return ProjectPublic.model_validate(project)
+    return project_public(project, member_role(session, project_id, user.id))

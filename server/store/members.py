@@ -24,6 +24,12 @@ def visible_project_ids(session: Session, user: User) -> set[int] | None:
     return set(session.scalars(select(ProjectMember.project_id).where(ProjectMember.user_id == user.id)))
 
 
+def roles_of(session: Session, user: User) -> dict[int, ProjectRole]:
+    """The user's project role in each project they are a member of."""
+    rows = session.execute(select(ProjectMember.project_id, ProjectMember.role).where(ProjectMember.user_id == user.id))
+    return {project_id: role for project_id, role in rows}
+
+
 def list_members(session: Session, project_id: int) -> list[tuple[ProjectMember, User]]:
     rows = session.execute(
         select(ProjectMember, User)

@@ -182,3 +182,24 @@ def test_upgrade_keeps_existing_users_in_existing_projects(tmp_path: Path) -> No
     engine.dispose()
     roles = {2: "lead", 3: "annotator", 4: "client"}
     assert rows == {(p, u, r) for p in (1, 2) for u, r in roles.items()}
+
+
+def test_the_project_answer_carries_the_callers_project_role(client: TestClient, session: Session) -> None:
+    """An annotator account leading a project is told so (the web app's menus follow it); admins who are not
+    members get null; the list, the project and its update answer alike."""
+    _ann, ann_token = create_user(session, "anna", Role.annotator)
+    _admin, admin_token = create_user(session, "root", Role.admin)
+    _lead, lead_token = create_user(session, "lea", Role.lead)
+    session.commit()
+    project = client.post(f"{API_PREFIX}/projects", json=project_payload("p"), headers=bearer(lead_token)).json()
+    assert project["my_role"] == "lead"
+    base = f"{API_PREFIX}/projects/{project['id']}"
+    client.post(f"{base}/members", json={"user": "anna", "role": "lead"}, headers=bearer(lead_token))
+    assert client.get(base, headers=bearer(ann_token)).json()["my_role"] == "lead"
+    assert [p["my_role"] for p in client.get(f"{API_PREFIX}/projects", headers=bearer(ann_token)).json()] == ["lead"]
+    renamed = client.patch(base, json={"name": "q"}, headers=bearer(ann_token))
+    assert renamed.status_code == 200 and renamed.json()["my_role"] == "lead"
+    assert client.get(base, headers=bearer(admin_token)).json()["my_role"] is None
+    client.post(f"{base}/members", json={"user": "anna", "role": "reviewer"}, headers=bearer(lead_token))
+    client.patch(f"{base}/members/{_ann.id}", json={"role": "reviewer"}, headers=bearer(lead_token))
+    assert client.get(base, headers=bearer(ann_token)).json()["my_role"] == "reviewer"

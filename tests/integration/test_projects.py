@@ -30,7 +30,10 @@ def test_create_list_get(client: TestClient, headers: dict, session: Session) ->
         assert added.status_code == 201, added.text
     listed = client.get(URL, headers=headers[Role.client]).json()
     assert [p["id"] for p in listed] == [body["id"]]
-    assert client.get(f"{URL}/{body['id']}", headers=headers[Role.annotator]).json() == body
+    # The same project, told with each caller's own project role there.
+    seen = client.get(f"{URL}/{body['id']}", headers=headers[Role.annotator]).json()
+    assert (body["my_role"], seen["my_role"]) == ("lead", "annotator")
+    assert {**seen, "my_role": "lead"} == body
     assert session.scalar(select(func.count()).select_from(Project)) == 1
 
 
