@@ -140,6 +140,10 @@ class Project(Base):
     pseudo_label_threshold: Mapped[float] = mapped_column(Float, default=0.0)
     # The share (percent) of saved human labels that go to the review queue, drawn per mask version.
     review_percent: Mapped[int] = mapped_column(Integer, default=100)
+    # Consensus: the share (percent) of images labelled twice, by two different annotators, and the agreement
+    # (mIoU over the pixels both labelled) below which the pair goes to review.
+    consensus_percent: Mapped[int] = mapped_column(Integer, default=0)
+    consensus_threshold: Mapped[float] = mapped_column(Float, default=0.8)
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow, onupdate=utcnow)
 
@@ -244,6 +248,27 @@ class Review(Base):
     decision: Mapped[ReviewDecision] = mapped_column(_enum(ReviewDecision, "review_decision"))
     comment: Mapped[str] = mapped_column(Text, default="")
     reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+class ConsensusPair(Base):
+    """Two annotators' labels of one image and their agreement, computed when the second was saved. Append-only;
+    one pair per image. `class_iou` maps a class id (as text) to its IoU over the pixels both labelled, null where
+    neither used the class there; `miou` is their mean over the classes either used (null: no pixel in common)."""
+
+    __tablename__ = "consensus_pairs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), unique=True)
+    first_mask_id: Mapped[int] = mapped_column(ForeignKey("mask_versions.id", ondelete="CASCADE"))
+    second_mask_id: Mapped[int] = mapped_column(ForeignKey("mask_versions.id", ondelete="CASCADE"))
+    first_author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    second_author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    miou: Mapped[float | None] = mapped_column(Float, nullable=True)
+    class_iou: Mapped[dict[str, Any]] = mapped_column(JSON)
+    compared_fraction: Mapped[float] = mapped_column(Float)  # share of pixels both labelled
+    threshold: Mapped[float] = mapped_column(Float)  # the project's consensus_threshold when computed
+    disagreement: Mapped[bool] = mapped_column(Boolean)  # below the threshold (or nothing in common): to review
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
 
 

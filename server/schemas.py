@@ -71,6 +71,12 @@ class ProjectUpdate(BaseModel):
     review_percent: int | None = Field(
         None, ge=0, le=100, description="share (percent) of saved human labels drawn for review, per version"
     )
+    consensus_percent: int | None = Field(
+        None, ge=0, le=100, description="share (percent) of images labelled twice, by two different annotators"
+    )
+    consensus_threshold: float | None = Field(
+        None, ge=0, le=1, description="a pair whose agreement (mIoU) is below this goes to review with both labels"
+    )
 
 
 class ProjectPublic(BaseModel):
@@ -82,6 +88,8 @@ class ProjectPublic(BaseModel):
     classes: list[ClassDef]
     ignore_index: int
     review_percent: int = Field(100, description="share (percent) of saved human labels drawn for review")
+    consensus_percent: int = Field(0, description="share (percent) of images labelled by two annotators")
+    consensus_threshold: float = Field(0.8, description="agreement (mIoU) below which a pair goes to review")
     my_role: ProjectRole | None = Field(
         None, description="the caller's project role here; null for an admin who is not a member"
     )

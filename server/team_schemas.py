@@ -1,4 +1,4 @@
-"""Request and response bodies of team work: project members (and, below, review decisions)."""
+"""Request and response bodies of team work: project members (and, below, review decisions, consensus pairs)."""
 
 from __future__ import annotations
 
@@ -52,6 +52,9 @@ class ReviewQueueItem(BaseModel):
     labeled_fraction: float
     saved_at: UTCDateTime
     effort_seconds: float | None = Field(None, description="active labelling time, once the web app records it")
+    consensus: ConsensusPublic | None = Field(
+        None, description="when this label is the second of a consensus pair below the threshold: both labels"
+    )
 
 
 class ReviewQueuePage(BaseModel):
@@ -62,3 +65,41 @@ class ReviewQueuePage(BaseModel):
     review_percent: int
     limit: int
     offset: int
+
+
+class ConsensusLabel(BaseModel):
+    mask_version: int
+    author_id: int | None
+    author_name: str | None
+
+
+class ClassAgreement(BaseModel):
+    class_id: int
+    name: str
+    iou: float | None = Field(description="IoU over the pixels both labelled; null where neither used the class")
+
+
+class ConsensusPublic(BaseModel):
+    id: int
+    image_id: int
+    first: ConsensusLabel = Field(description="the first annotator's label")
+    second: ConsensusLabel = Field(description="the second annotator's label, saved later")
+    miou: float | None = Field(description="mean IoU over the classes either used; null: no pixel both labelled")
+    classes: list[ClassAgreement]
+    compared_fraction: float = Field(description="share of the image's pixels both labelled")
+    threshold: float = Field(description="the project's consensus_threshold when the pair was computed")
+    disagreement: bool = Field(description="below the threshold (or nothing in common): sent to review")
+    created_at: UTCDateTime
+
+
+class ConsensusPage(BaseModel):
+    items: list[ConsensusPublic]
+    total: int = Field(description="pairs matching the filter")
+    pairs: int = Field(description="every pair of the project")
+    disagreements: int
+    mean_miou: float | None
+    consensus_percent: int
+    consensus_threshold: float
+    limit: int
+    offset: int
+

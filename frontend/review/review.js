@@ -3,6 +3,7 @@
 
 import { api, blobUrl } from '../api.js';
 import { h, projectIdFromUrl, renderHeader, reportError, requireUser, say } from '../ui.js';
+import { consensusView } from './consensus.js';
 
 const $ = (id) => document.getElementById(id);
 const state = { user: null, projectId: null };
@@ -34,6 +35,7 @@ function card(item) {
     h('p', { class: 'muted' }, `version ${item.mask_version} by ${item.author_name ?? 'unknown'} · ${Math.round(item.labeled_fraction * 100)} % labelled${effort}`),
     h('div', { class: 'review-stack', style: 'position:relative;display:inline-block' },
       picture, h('span', { style: 'position:absolute;inset:0;opacity:0.5;mix-blend-mode:normal' }, overlay)),
+    consensusView(item, base),
     h('div', { class: 'row' },
       h('button', { class: 'review-accept', onclick: () => decide('accepted') }, 'Accept'),
       comment,

@@ -4,7 +4,21 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from server.routers import images, imports, jobs, labels, masks, members, projects, queue, reviews, rounds, sam, users
+from server.routers import (
+    consensus,
+    images,
+    imports,
+    jobs,
+    labels,
+    masks,
+    members,
+    projects,
+    queue,
+    reviews,
+    rounds,
+    sam,
+    users,
+)
 
 ALL_ROUTERS: list[APIRouter] = [
     projects.router,
@@ -19,4 +33,5 @@ ALL_ROUTERS: list[APIRouter] = [
     labels.router,
     rounds.router,
     reviews.router,
+    consensus.router,
 ]

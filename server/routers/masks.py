@@ -12,6 +12,7 @@ from server.errors import NOT_MODIFIED, error_responses
 from server.models import MaskSource, MaskVersion, User
 from server.rounds import start_auto_round_if_due
 from server.schemas import MAX_INT, MaskVersionPublic, PathId
+from server.store.consensus import record_pair_if_second
 from server.store.images import get_image
 from server.store.limits import UploadLimits
 from server.store.masks import add_mask_version, get_mask_version, mask_history
@@ -51,7 +52,8 @@ def mask_public(mask: MaskVersion, parent_version: int | None) -> MaskVersionPub
         "mask); if another version was saved since, the answer is 409 and nothing is stored. The mask is a "
         "single-channel PNG of the image's exact size: mode L, or mode P whose palette indices are the class ids; "
         "RGB is refused. Values: the project's class ids, or its ignore index. Marks the image labeled and ends "
-        "its queue claim."
+        "its queue claim. On an image of the project's consensus share whose human label so far is another "
+        "annotator's, this second label's agreement with it is computed and stored (GET .../consensus)."
     ),
 )
 def save_mask(
@@ -71,6 +73,7 @@ def save_mask(
     saved = add_mask_version(
         session, image, data, source=MaskSource.human, base_version=base_version, author_id=user.id, limits=limits
     )
+    record_pair_if_second(session, image, saved)  # consensus: the second annotator's label, with its agreement
     session.commit()  # the label is saved whatever happens to the automatic round below
     project = get_project(session, project_id)
     if project.auto_round_after is not None:

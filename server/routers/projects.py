@@ -72,5 +72,7 @@ def update_project(
         description=body.description,
         classes=classes,
         review_percent=body.review_percent,
+        consensus_percent=body.consensus_percent,
+        consensus_threshold=body.consensus_threshold,
     )
     return project_public(project, member_role(session, project_id, user.id))

@@ -11,9 +11,11 @@ from sqlalchemy import select
 from server.deps import SessionDep, require
 from server.errors import error_responses
 from server.models import User
+from server.routers.consensus import consensus_public
 from server.routers.images import image_public
 from server.schemas import MAX_INT, PathId, ReviewPublic
 from server.store import reviews as store
+from server.store.consensus import pairs_by_second_mask
 from server.store.images import get_image
 from server.store.masks import latest_mask_version
 from server.store.projects import get_project
@@ -27,7 +29,8 @@ router = APIRouter(prefix="/projects/{project_id}", tags=["reviews"])
     description=(
         "Saved human labels awaiting a decision, oldest first: per image its newest human label, when no "
         "decision was recorded on that version (and, with the project's `review_percent` below 100, when the "
-        "version is in the drawn share). With the counts of decisions so far."
+        "version is in the drawn share, or is the second label of a consensus pair below the threshold: then "
+        "`consensus` holds both labels and their agreement). With the counts of decisions so far."
     ),
 )
 def review_queue(
@@ -44,6 +47,13 @@ def review_queue(
         user.id: user.name
         for user in session.scalars(select(User).where(User.id.in_({row[1].author_id for row in rows} - {None})))
     }
+    disagreeing = [
+        pair for pair in pairs_by_second_mask(session, {row[1].id for row in rows}).values() if pair.disagreement
+    ]
+    consensus = {
+        p.second_mask_id: public
+        for p, public in zip(disagreeing, consensus_public(session, project, disagreeing), strict=True)
+    }
     items = []
     for image, mask in ((row[0], row[1]) for row in rows):
         latest = latest_mask_version(session, image.id)
@@ -56,6 +66,7 @@ def review_queue(
                 author_name=authors.get(mask.author_id) if mask.author_id is not None else None,
                 labeled_fraction=mask.labeled_fraction,
                 saved_at=mask.created_at,
+                consensus=consensus.get(mask.id),
             )
         )
     return ReviewQueuePage(

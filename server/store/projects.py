@@ -63,9 +63,15 @@ def update_project(
     description: str | None = None,
     classes: list[dict[str, Any]] | None = None,
     review_percent: int | None = None,
+    consensus_percent: int | None = None,
+    consensus_threshold: float | None = None,
 ) -> Project:
     if review_percent is not None:
         project.review_percent = review_percent
+    if consensus_percent is not None:
+        project.consensus_percent = consensus_percent
+    if consensus_threshold is not None:
+        project.consensus_threshold = consensus_threshold
     if classes is not None:
         ids = [c["id"] for c in classes]
         if ids != list(range(len(ids))) or project.ignore_index in ids or len({c["name"] for c in classes}) != len(ids):

@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, and_, exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from server.models import Image, ImageSkip, ImageStatus, Round, RoundStatus, Score, Split, utcnow
+from server.models import Image, ImageSkip, ImageStatus, Project, Round, RoundStatus, Score, Split, utcnow
+from server.store.consensus import awaiting_second_label
 from server.store.errors import Conflict
 
 SQLITE_CANDIDATES_PER_TRY = 16
@@ -37,12 +38,21 @@ def latest_done_round_id(session: Session, project_id: int) -> int | None:
     )
 
 
-def _claimable(project_id: int, user_id: int, now: datetime) -> list:  # type: ignore[type-arg]
+def _consensus_percent(session: Session, project_id: int) -> int:
+    return session.scalar(select(Project.consensus_percent).where(Project.id == project_id)) or 0
+
+
+def _wanted(user_id: int, consensus_percent: int):  # type: ignore[no-untyped-def]
+    """An image the user may label: unlabeled, or (consensus) labelled by someone else and wanting a second label."""
+    return or_(Image.status == ImageStatus.unlabeled, awaiting_second_label(consensus_percent, user_id))
+
+
+def _claimable(project_id: int, user_id: int, now: datetime, consensus_percent: int) -> list:  # type: ignore[type-arg]
     skipped = exists().where(ImageSkip.image_id == Image.id, ImageSkip.user_id == user_id)
     return [
         Image.project_id == project_id,
         Image.split == Split.pool,
-        Image.status == ImageStatus.unlabeled,
+        _wanted(user_id, consensus_percent),
         or_(Image.claimed_by.is_(None), Image.claim_expires_at <= now),
         ~skipped,
     ]
@@ -77,7 +87,7 @@ def current_claim(session: Session, project_id: int, user_id: int, now: datetime
             Image.project_id == project_id,
             Image.claimed_by == user_id,
             Image.claim_expires_at > now,
-            Image.status == ImageStatus.unlabeled,
+            _wanted(user_id, _consensus_percent(session, project_id)),
         )
         .order_by(Image.id)
         .limit(1)
@@ -97,19 +107,26 @@ def claim_next_image(session: Session, project_id: int, user_id: int, claim_seco
         session.flush()
         return QueueClaim(held, *_score_of(session, round_id, held.id))
 
+    consensus = _consensus_percent(session, project_id)
     if session.get_bind().dialect.name == "postgresql":
-        image = _claim_with_row_lock(session, project_id, user_id, now, expires, round_id)
+        image = _claim_with_row_lock(session, project_id, user_id, now, expires, round_id, consensus)
     else:
-        image = _claim_with_conditional_update(session, project_id, user_id, now, expires, round_id)
+        image = _claim_with_conditional_update(session, project_id, user_id, now, expires, round_id, consensus)
     if image is None:
         return None
     return QueueClaim(image, *_score_of(session, round_id, image.id))
 
 
 def _claim_with_row_lock(
-    session: Session, project_id: int, user_id: int, now: datetime, expires: datetime, round_id: int | None
+    session: Session,
+    project_id: int,
+    user_id: int,
+    now: datetime,
+    expires: datetime,
+    round_id: int | None,
+    consensus_percent: int,
 ) -> Image | None:
-    query = _with_scores(select(Image), round_id).where(*_claimable(project_id, user_id, now))
+    query = _with_scores(select(Image), round_id).where(*_claimable(project_id, user_id, now, consensus_percent))
     query = _ranked(query, round_id).limit(1).with_for_update(skip_locked=True, of=Image)
     image = session.scalar(query)
     if image is None:
@@ -121,10 +138,16 @@ def _claim_with_row_lock(
 
 
 def _claim_with_conditional_update(
-    session: Session, project_id: int, user_id: int, now: datetime, expires: datetime, round_id: int | None
+    session: Session,
+    project_id: int,
+    user_id: int,
+    now: datetime,
+    expires: datetime,
+    round_id: int | None,
+    consensus_percent: int,
 ) -> Image | None:
     for _ in range(SQLITE_TRIES):
-        query = _with_scores(select(Image.id), round_id).where(*_claimable(project_id, user_id, now))
+        query = _with_scores(select(Image.id), round_id).where(*_claimable(project_id, user_id, now, consensus_percent))
         candidates = list(session.scalars(_ranked(query, round_id).limit(SQLITE_CANDIDATES_PER_TRY)))
         if not candidates:
             return None
@@ -133,7 +156,7 @@ def _claim_with_conditional_update(
                 update(Image)
                 .where(
                     Image.id == image_id,
-                    Image.status == ImageStatus.unlabeled,
+                    _wanted(user_id, consensus_percent),
                     or_(Image.claimed_by.is_(None), Image.claim_expires_at <= now),
                 )
                 .values(claimed_by=user_id, claim_expires_at=expires)
@@ -169,5 +192,6 @@ def upcoming_images(session: Session, project_id: int, user_id: int, limit: int)
     if limit <= 0:
         return []
     round_id = latest_done_round_id(session, project_id)
-    query = _with_scores(select(Image), round_id).where(*_claimable(project_id, user_id, utcnow()))
+    consensus = _consensus_percent(session, project_id)
+    query = _with_scores(select(Image), round_id).where(*_claimable(project_id, user_id, utcnow(), consensus))
     return list(session.scalars(_ranked(query, round_id).limit(limit)))

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
-from server.models import Image, ImageSkip, MaskVersion, Project, Review, ReviewDecision, User
+from server.models import ConsensusPair, Image, ImageSkip, MaskVersion, Project, Review, ReviewDecision, User
 from server.schemas import ReviewPublic
 from server.store.errors import Conflict, InvalidInput
 from server.store.labels import HUMAN_SIDE, LabelSource, effective_labels_query
@@ -35,8 +35,11 @@ def _decided():  # type: ignore[no-untyped-def]
 def pending_query(project: Project) -> Select[tuple[Image, MaskVersion]]:
     """(image, its effective human label) awaiting a decision, oldest label first."""
     query = effective_labels_query(project.id, source=LabelSource.human).where(~_decided())
-    if project.review_percent < 100:
-        query = query.where(sampled(project.review_percent))
+    if project.review_percent < 100:  # a consensus pair below its threshold is reviewed whatever the draw
+        disagreeing = exists().where(
+            ConsensusPair.second_mask_id == MaskVersion.id, ConsensusPair.disagreement.is_(True)
+        )
+        query = query.where(or_(sampled(project.review_percent), disagreeing))
     return query.order_by(None).order_by(MaskVersion.created_at, MaskVersion.id)
 
 
