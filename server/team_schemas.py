@@ -103,3 +103,36 @@ class ConsensusPage(BaseModel):
     limit: int
     offset: int
 
+
+class AnnotatorFiguresPublic(BaseModel):
+    user_id: int
+    user_name: str
+    project_role: ProjectRole | None = Field(description="null: no longer a member")
+    labels_saved: int = Field(description="human mask versions saved here")
+    images_labelled: int
+    accepted: int = Field(description="their versions a reviewer accepted")
+    rejected: int
+    acceptance_rate: float | None = Field(description="accepted / decided; null before any decision")
+    agreement_with_reviewers: float | None = Field(
+        description="mean mIoU of their labels with the corrections a reviewer or lead saved on top of them"
+    )
+    corrections: int
+    agreement_with_annotators: float | None = Field(description="mean mIoU of the consensus pairs they are in")
+    consensus_pairs: int
+    median_seconds_per_image: float | None = Field(
+        None, description="once the web app records effort per version (not yet recorded: null)"
+    )
+
+
+class ReviewPanelPublic(BaseModel):
+    pending: int = Field(description="labels awaiting review")
+    accepted: int
+    rejected: int
+    consensus_pairs: int
+    disagreements: int = Field(description="consensus pairs below the threshold")
+    mean_consensus_miou: float | None
+
+
+class TeamFigures(BaseModel):
+    review: ReviewPanelPublic
+    annotators: list[AnnotatorFiguresPublic]

@@ -6,6 +6,7 @@ import { API_BASE, ApiError, api, blobUrl, describeFailure, followJob, getToken,
 import { can, formatDate, h, inProject, projectIdFromUrl, renderHeader, reportError, requireUser, say } from '../ui.js';
 import { renderCurve, renderIouTable } from './curve.js';
 import { openPseudoLabelDialog } from './pseudo-label-dialog.js';
+import { renderTeamPanels } from './team.js';
 
 const $ = (id) => document.getElementById(id);
 const state = { user: null, projectId: null, project: null, followed: new Map(), thumbnails: [], roundOfJob: new Map() };
@@ -347,6 +348,7 @@ async function main() {
   document.title = `${state.project.name} · marslabel`;
   for (const section of document.querySelectorAll('.lead-only')) section.hidden = !can(state.user, 'lead');
   await refreshResults();
+  await renderTeamPanels(state.projectId);
   await resumeJobs();
   document.body.dataset.ready = 'true';
 }

@@ -17,6 +17,7 @@ from server.routers import (
     reviews,
     rounds,
     sam,
+    team,
     users,
 )
 
@@ -34,4 +35,5 @@ ALL_ROUTERS: list[APIRouter] = [
     rounds.router,
     reviews.router,
     consensus.router,
+    team.router,
 ]
