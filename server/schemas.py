@@ -178,6 +178,11 @@ class QueueNext(BaseModel):
     claim_expires_at: UTCDateTime | None = None
     rank: int | None = Field(None, description="Rank in the latest done query round; null = import order")
     score: float | None = None
+    consensus_second: bool = Field(
+        False,
+        description="The image is handed out for a second, independent label (consensus): another annotator "
+        "labelled it already. Label it without looking at theirs; save on top of the image's newest version.",
+    )
 
 
 class QueueImageRef(BaseModel):

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, status
 from server.deps import SessionDep, SettingsDep, require
 from server.errors import error_responses
 from server.jobs import BrokerUnavailable, commit_and_send
-from server.models import User, utcnow
+from server.models import ImageStatus, User, utcnow
 from server.routers.images import image_public
 from server.sam import ensure_embeddings
 from server.schemas import PathId, QueueImageRef, QueueNext
@@ -33,8 +33,9 @@ router = APIRouter(prefix="/projects/{project_id}/queue", tags=["queue"])
         "expired) and not skipped by the caller; ranking from the latest done query round, else import order. "
         "A caller who holds a live claim gets that image again (claim renewed). Before all of these, a label of "
         "the caller's that a reviewer rejected comes back (with `review`: the decision and its comment) until "
-        "they save a fix (or skip it). `image` is null when nothing "
-        "is left. The claimed image and the next MARSLABEL_SAM_PREFETCH ones get their SAM embeddings computed "
+        "they save a fix (or skip it). In a project with consensus, an image another annotator labelled may come "
+        "for a second label (`consensus_second`). `image` is null when nothing is left. The claimed image and "
+        "the next MARSLABEL_SAM_PREFETCH ones get their SAM embeddings computed "
         "ahead (`sam_embed` jobs, once per image); when the job broker is down those jobs are recorded as "
         "failed and the claim still stands (the embedding route then answers 503)."
     ),
@@ -74,6 +75,7 @@ def next_image(
         claim_expires_at=claim.image.claim_expires_at,
         rank=claim.rank,
         score=claim.score,
+        consensus_second=claim.image.status == ImageStatus.labeled,
     )
 
 

@@ -98,12 +98,15 @@ def test_a_consensus_pair_computes_the_agreement_of_two_known_masks_and_goes_to_
     assert (changed.json()["consensus_percent"], changed.json()["consensus_threshold"]) == (100, 0.8)
     a, b = known_masks()
 
-    assert next_image_id(client, project, first) == image.id
+    took = client.post(f"{API}/projects/{project.id}/queue/next", headers=first).json()
+    assert took["image"]["id"] == image.id and took["consensus_second"] is False
     assert save(client, image, png_bytes(a), first).status_code == 201
     assert pair_count(session) == 0
     # Never the same person twice: the first annotator is not handed it again; another annotator is.
     assert next_image_id(client, project, first) is None
-    assert next_image_id(client, project, second) == image.id
+    handed = client.post(f"{API}/projects/{project.id}/queue/next", headers=second).json()
+    assert handed["image"]["id"] == image.id and handed["consensus_second"] is True
+    assert handed["image"]["latest_mask_version"] == 1
     assert next_image_id(client, project, third) is None  # claimed by the second annotator
     saved = save(client, image, png_bytes(b), second, base=1)
     assert saved.status_code == 201, saved.text

@@ -71,6 +71,7 @@ def test_import_order_claims_renewal_and_empty_queue(client: TestClient, headers
         "claim_expires_at": None,
         "rank": None,
         "score": None,
+        "consensus_second": False,
     }
 
 
