@@ -15,6 +15,16 @@ from ml.interfaces import TrainConfig
 # pseudo-labels from an untrained model), then ramp the unsupervised weight up over a fifth of the steps.
 _CPU_SSL_OPTIONS = {"burn_in": 0.5, "unsup_rampup": 0.2}
 
+# The papers' GPU schedule, for every method.
+_PAPER: dict[str, Any] = {
+    "crop_size": 512,
+    "scale_range": (0.5, 2.0),
+    "batch_labeled": 8,
+    "batch_unlabeled": 8,
+    "steps": 150_000,
+    "amp": True,
+}
+
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "cpu": {
         "supervised": {"crop_size": 192, "batch_labeled": 8, "steps": 400},
@@ -35,29 +45,12 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "options": {**_CPU_SSL_OPTIONS, "ema_decay": 0.99},
         },
     },
-    "paper": {
-        method: {
-            "crop_size": 512,
-            "scale_range": (0.5, 2.0),
-            "batch_labeled": 8,
-            "batch_unlabeled": 8,
-            "steps": 150_000,
-            "amp": True,
-        }
-        for method in ("supervised", "cps-mars", "s5mars")
-    },
+    "paper": {method: dict(_PAPER) for method in ("supervised", "cps-mars", "s5mars")},
 }
 # The self-trained final model (ml.ssl.self_training, ml.al_round): its student's schedule per profile.
 SELF_TRAINING: dict[str, dict[str, Any]] = {
     "cpu": {"crop_size": 192, "batch_labeled": 8, "batch_unlabeled": 8, "steps": 600},
-    "paper": {
-        "crop_size": 512,
-        "scale_range": (0.5, 2.0),
-        "batch_labeled": 8,
-        "batch_unlabeled": 8,
-        "steps": 150_000,
-        "amp": True,
-    },
+    "paper": dict(_PAPER),
 }
 # Per-profile round settings that are not training settings. score_size: the side pool images are resized to for
 # scoring (None = native), so that a round can score its whole pool.

@@ -13,12 +13,14 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from ml.network import prepare_for_device
-from ml.ssl.method import Method, MethodContext, StepBatch, new_network
+from ml.ssl.method import StepBatch
 from ml.ssl.strong_aug import boxes_to_mask, cutmix_boxes
+from ml.ssl.supervised import Supervised
 
 
-class SelfTraining(Method):
+class SelfTraining(Supervised):
+    """Supervised's one network, with a pseudo-labelled pool batch beside the labelled one."""
+
     name = "self-training"
     uses_unlabeled = True
     pool_labels = True
@@ -30,20 +32,6 @@ class SelfTraining(Method):
         "cutmix_boxes": 3,
         "cutmix_area": (0.25, 0.5),
     }
-
-    def __init__(self, ctx: MethodContext, pretrained: bool) -> None:
-        super().__init__(ctx, pretrained)
-        self.net = prepare_for_device(new_network(ctx, pretrained), ctx.device, ctx.options["channels_last"])
-
-    def modules(self) -> dict[str, Any]:
-        return {"model": self.net}
-
-    def trainable(self) -> list[Any]:
-        return [self.net]
-
-    @property
-    def predict_with(self) -> list[str]:
-        return ["model"]
 
     def _mixed_pool(self, batch: StepBatch, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         assert batch.unlabeled is not None
