@@ -7,7 +7,7 @@
 //   view.js         the canvas: viewport, mask overlay, layers, the frame loop
 //   selection.js    the tool, class and brush size in use
 //   tools.js        pointer gestures: pan, SAM clicks and boxes, brush, eraser, fill, wheel zoom
-//   sam-prompts.js  the SAM prompt, its preview and committing it
+//   sam-prompts.js  the SAM prompt, its preview and committing it; decoder-choice.js browser or server decoder
 //   editor.js, history.js   the mask's pixels and the undo/redo of strokes
 //   open-image.js   the open image and its edit; load-save.js opens, saves, resolves conflicts, next/skip
 //   panel.js        the side panel and status bar; counter.js the labeled counter
@@ -41,6 +41,9 @@ window.annotator = Object.freeze({
   },
   get samImage() {
     return sam.image;
+  },
+  get decoderChoice() {
+    return sam.choice;
   },
   get tool() {
     return selection.tool;

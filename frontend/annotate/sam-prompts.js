@@ -4,6 +4,7 @@
 import { getToken } from '../api.js';
 import { SamClient } from '../sam/sam-client.js';
 import { reportError } from '../ui.js';
+import { ServerDecoder, forcedDecoder, measureDecoders } from './decoder-choice.js';
 import { current } from './open-image.js';
 import { onToolChange, onValueChange, selection } from './selection.js';
 import { timings, valueColor, valueName } from './session.js';
@@ -17,6 +18,7 @@ export const sam = {
   preview: null, // { mask, width, height, score, roundTripMs }
   decoding: false,
   decodeAgain: false,
+  choice: null, // { chosen: 'browser' | 'server', browserMs, serverMs, forced } once measured (or forced)
 };
 
 const previewCanvas = document.createElement('canvas');
@@ -59,11 +61,13 @@ async function decodePrompt() {
     samStatus('waiting for the embedding…');
     await sam.image;
     samStatus('decoding…');
-    const answer = await sam.client.decode({ points, labels, box });
+    const useServer = sam.choice !== null && sam.choice.chosen === 'server';
+    const decoder = useServer ? new ServerDecoder(current.image) : sam.client;
+    const answer = await decoder.decode({ points, labels, box });
     if (!current.image || current.image.id !== imageId) return;
-    sam.preview = answer;
+    sam.preview = { ...answer, decoder: useServer ? 'server' : 'browser' };
     renderPreview();
-    samStatus(`preview ready (score ${answer.score.toFixed(2)}, ${Math.round(answer.roundTripMs)} ms) · Enter commits`);
+    samStatus(`preview ready (score ${answer.score.toFixed(2)}, ${Math.round(answer.roundTripMs)} ms on the ${sam.preview.decoder}) · Enter commits`);
   } catch (error) {
     samStatus('failed');
     reportError(error, 'SAM');
@@ -115,6 +119,40 @@ export async function startSam() {
   }
 }
 
+function showDecoderChoice() {
+  const { chosen, browserMs, serverMs, forced } = sam.choice;
+  const ms = (value) => (value == null ? 'failed' : `${Math.round(value)} ms`);
+  const text = forced
+    ? `SAM decodes on the ${chosen} (chosen in the address)`
+    : chosen === null
+      ? 'SAM: no decoder answered'
+      : `SAM decodes on the ${chosen}: browser ${ms(browserMs)}, server ${ms(serverMs)} a click`;
+  const line = document.getElementById('status-sam');
+  line.textContent = text;
+  line.dataset.decoder = chosen ?? '';
+}
+
+let measuring = false;
+
+/** Once per page, on the first image whose embedding is open: measure both decoders, keep the faster. */
+async function chooseDecoder(image) {
+  if (sam.choice !== null || measuring) return;
+  const forced = forcedDecoder();
+  if (forced) {
+    sam.choice = { chosen: forced, browserMs: null, serverMs: null, forced: true };
+    showDecoderChoice();
+    return;
+  }
+  measuring = true;
+  document.getElementById('status-sam').textContent = 'SAM: measuring the decoders…';
+  try {
+    sam.choice = { ...(await measureDecoders(sam.client, image)), forced: false };
+    showDecoderChoice();
+  } finally {
+    measuring = false;
+  }
+}
+
 /** Start opening `image`'s embedding (the prompt of the previous image is dropped by the caller). */
 export function openSamImage(projectId, image) {
   const started = performance.now();
@@ -123,6 +161,7 @@ export function openSamImage(projectId, image) {
       timings.samOpenMs = performance.now() - started;
       timings.samReadyAt = performance.now(); // since navigation start
       if (current.image && current.image.id === image.id) samStatus(`ready (${image.width}×${image.height})`);
+      chooseDecoder(image);
       return opened;
     })
     : Promise.reject(new Error('SAM is not running'));
