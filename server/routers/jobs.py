@@ -32,7 +32,9 @@ async def _reap_on_startup(app: FastAPI) -> AsyncIterator[None]:
     try:
         await to_thread.run_sync(reap_stale_jobs, app.state.settings)
     except Exception:
-        log.exception("job reaper at start-up failed; the reaper beside the API tries again every half heartbeat interval")
+        log.exception(
+            "job reaper at start-up failed; the reaper beside the API tries again every half heartbeat interval"
+        )
     yield
 
 
