@@ -19,10 +19,13 @@ async function loadBitmap(imageId) {
   return createImageBitmap(await response.blob());
 }
 
-async function loadLatestMask(image) {
+/** The latest mask version; `blind` (a consensus second label) keeps it as the base to save on but shows none of
+ * it, so the two labels of a consensus pair are made independently. */
+async function loadLatestMask(image, blind = false) {
   const history = await api(`/projects/${session.projectId}/images/${image.id}/masks`, { what: 'loading the mask history' });
   if (!history.length) return { latest: null, mask: null };
   const latest = history.reduce((a, b) => (b.version > a.version ? b : a));
+  if (blind) return { latest, mask: null };
   const response = await api(`/projects/${session.projectId}/images/${image.id}/masks/${latest.version}`, { raw: true, what: 'loading the mask' });
   const decoded = await decodeGrayPng(await response.arrayBuffer());
   if (decoded.width !== image.width || decoded.height !== image.height) {
@@ -31,7 +34,8 @@ async function loadLatestMask(image) {
   return { latest, mask: decoded.data };
 }
 
-function describeSource(latest) {
+function describeSource(latest, blind = false) {
+  if (blind) return 'Second, independent label for consensus: the first label is hidden. Label the image from scratch.';
   if (!latest) return 'No mask yet: start from scratch or with SAM.';
   if (latest.source === 'model') {
     const confidence = latest.confidence == null ? '' : `, confidence ${latest.confidence.toFixed(2)}`;
@@ -52,11 +56,12 @@ export async function openImage(image, claim = null) {
   $('image-name').textContent = image.file_name;
   $('image-rank').textContent = claim && claim.rank != null ? `queue rank ${claim.rank} · score ${claim.score.toFixed(4)}` : claim ? 'queue: import order (no round yet)' : `image ${image.id}`;
   openSamImage(session.projectId, image);
-  const [bitmap, { latest, mask }] = await Promise.all([loadBitmap(image.id), loadLatestMask(image)]);
+  const blind = Boolean(claim && claim.consensus_second);
+  const [bitmap, { latest, mask }] = await Promise.all([loadBitmap(image.id), loadLatestMask(image, blind)]);
   current.baseVersion = latest ? latest.version : null;
   current.baseSource = latest ? latest.source : null;
   current.baseModel = latest ? latest.model_version_id : null;
-  $('mask-source').textContent = describeSource(latest);
+  $('mask-source').textContent = describeSource(latest, blind);
   current.editor = new MaskEditor(image.width, image.height, mask, { onChange: maskChanged });
   current.savedRevision = current.editor.revision;
   showPicture(bitmap, image.width, image.height, current.editor.mask);
@@ -118,7 +123,7 @@ export async function nextFromQueue() {
     updateStatus();
     return;
   }
-  await openImage(answer.image, { rank: answer.rank, score: answer.score });
+  await openImage(answer.image, { rank: answer.rank, score: answer.score, consensus_second: answer.consensus_second });
   updateCounter(); // a round may have ended since the last image
 }
 

@@ -85,3 +85,39 @@ def test_an_annotator_leading_a_project_sees_the_lead_controls_team_panels_and_a
         assert not failures, failures
     finally:
         context.close()
+
+
+def test_a_consensus_second_label_is_made_blind_in_the_annotation_view(
+    chromium: Any, live_server: str, session: Session
+) -> None:
+    project = make_project(session, "blind-crater", members=False)
+    image = stored_image(session, project)
+    people = {}
+    for name in ("ann1", "ann2"):
+        user, token = create_user(session, name, Role.annotator)
+        add_member(session, project, user, ProjectRole.annotator)
+        people[name] = token
+    lead, lead_token = create_user(session, "lea", Role.lead)
+    add_member(session, project, lead, ProjectRole.lead)
+    session.commit()
+    api = f"{live_server}/api/v1/projects/{project.id}"
+    with httpx.Client(headers={"Authorization": f"Bearer {lead_token}"}, timeout=60) as lead_client:
+        assert lead_client.patch(api, json={"consensus_percent": 100}).status_code == 200
+    first, _ = known_masks()
+    with httpx.Client(headers={"Authorization": f"Bearer {people['ann1']}"}, timeout=60) as ann1:
+        assert ann1.post(f"{api}/queue/next").json()["image"]["id"] == image.id
+        saved = ann1.post(f"{api}/images/{image.id}/masks", files={"mask": ("m.png", png_bytes(first), "image/png")})
+        assert saved.status_code == 201, saved.text
+
+    context, page, failures = new_page(chromium)
+    try:
+        sign_in(page, live_server, people["ann2"])
+        page.goto(f"{live_server}/app/annotate/?project={project.id}")
+        page.wait_for_function("document.body.dataset.ready === 'true'", timeout=60_000)
+        assert page.evaluate("window.annotator.image.id") == image.id
+        # The first annotator's label is not shown: the second label starts empty (all 255).
+        assert page.evaluate("Array.from(window.annotator.editor.mask).every((v) => v === 255)")
+        assert "independent" in page.inner_text("#mask-source")
+        assert not failures, failures
+    finally:
+        context.close()
