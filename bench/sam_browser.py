@@ -35,8 +35,9 @@ from ml.sam.interface import Embedding, Prompt  # noqa: E402
 from ml.sam.models import DECODER_FILE, REPO_MODEL_DIR, model_paths  # noqa: E402
 from ml.sam.scenes import disc_scene  # noqa: E402
 from server.db import session_scope  # noqa: E402
-from server.models import Role  # noqa: E402
+from server.models import ProjectRole, Role  # noqa: E402
 from server.settings import Settings  # noqa: E402
+from server.store.members import add_member  # noqa: E402
 from server.store.projects import create_project  # noqa: E402
 from server.store.users import create_user  # noqa: E402
 from worker.tasks.sam_embed import backend_for, embedding_of  # noqa: E402
@@ -279,9 +280,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="marslabel-bench-sam-") as temp:
         settings = Settings(database_url=database_url, data_dir=Path(temp))
         with session_scope(database_url) as session:
-            project_id = create_project(session, "sam-browser", [{"id": 0, "name": "soil", "color": [1, 2, 3]}]).id
-            _user, token = create_user(session, "annotator", Role.annotator)
-            _lead, lead_token = create_user(session, "lead", Role.lead)  # annotators may not upload
+            project = create_project(session, "sam-browser", [{"id": 0, "name": "soil", "color": [1, 2, 3]}])
+            project_id = project.id
+            user, token = create_user(session, "annotator", Role.annotator)
+            lead, lead_token = create_user(session, "lead", Role.lead)  # annotators may not upload
+            add_member(session, project, user, ProjectRole.annotator)  # non-members get a missing project's 404
+            add_member(session, project, lead, ProjectRole.lead)
         with api_server(database_url, Path(temp)) as base:
             ids = {name: upload(base, lead_token, project_id, name, pixels) for name, pixels in pictures.items()}
             backend = backend_for(settings)

@@ -38,10 +38,11 @@ from bench.common import api_server, bench_database, percentile, write_result  #
 from ml.sam.scenes import disc_scene  # noqa: E402
 from server.db import session_scope  # noqa: E402
 from server.demo import S5MARS_CLASSES  # noqa: E402
-from server.models import MaskSource, Role  # noqa: E402
+from server.models import MaskSource, ProjectRole, Role  # noqa: E402
 from server.settings import Settings  # noqa: E402
 from server.store.images import add_image, get_image  # noqa: E402
 from server.store.masks import add_mask_version  # noqa: E402
+from server.store.members import add_member  # noqa: E402
 from server.store.projects import create_project  # noqa: E402
 from server.store.users import create_user  # noqa: E402
 from worker.tasks.sam_embed import backend_for, embedding_of  # noqa: E402
@@ -102,7 +103,8 @@ def make_project(database_url: str, settings: Settings, count: int) -> tuple[int
     ids: list[int] = []
     with session_scope(database_url) as session:
         project = create_project(session, "bench-webapp", S5MARS_CLASSES)
-        _user, token = create_user(session, "bench-annotator", Role.annotator)
+        user, token = create_user(session, "bench-annotator", Role.annotator)
+        add_member(session, project, user, ProjectRole.annotator)  # a non-member gets the 404 of a missing project
         for i in range(count):
             centre = (300 + 60 * i, 500 + 40 * (i % 5))
             picture, disc = disc_scene(SIDE, SIDE, centre, 180 + 10 * i, seed=i)
