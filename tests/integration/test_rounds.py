@@ -21,8 +21,7 @@ from server.demo import S5MARS_CLASSES
 from server.models import Image, ImageStatus, JobStatus, MaskSource, MaskVersion, ModelVersion, Role, Round, Score
 from server.models import Split as ImageSplit
 from server.settings import Settings
-from server.store.projects import create_project
-from tests.factories import add_synthetic_scenes, png_bytes
+from tests.factories import add_synthetic_scenes, make_project, png_bytes
 from tests.integration.conftest import TERMINAL, wait_for_job
 
 pytestmark = pytest.mark.ml
@@ -34,7 +33,7 @@ ONE_IMAGE = {"method": "supervised", "strategy": "random", "budget": 1, **TINY}
 def make_synthetic_project(session: Session, *, pool: int = 12, labeled: int = 4, val: int = 2, name: str = "gale"):
     """A project of synthetic scenes: `labeled` human-labelled pool images, `val` labelled val images, the rest
     of the pool unlabelled. Returns (project id, {image id: ground-truth label})."""
-    project = create_project(session, name, S5MARS_CLASSES)
+    project = make_project(session, name, S5MARS_CLASSES)  # the test users are its members
     truth = add_synthetic_scenes(session, project, pool=pool, labeled=labeled, val=val, size=SIZE)
     return project.id, truth
 
