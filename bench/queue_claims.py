@@ -37,7 +37,8 @@ from sqlalchemy import func, insert, select, text
 
 from bench.common import api_server, bench_database, percentile, write_result
 from server.db import get_engine, session_scope
-from server.models import Image, ImageBlob, ImageStatus, MaskVersion, Role, Split
+from server.models import Image, ImageBlob, ImageStatus, MaskVersion, ProjectRole, Role, Split
+from server.store.members import add_member
 from server.store.projects import create_project
 from server.store.users import create_user
 
@@ -94,26 +95,32 @@ class Annotator(threading.Thread):
     def run(self) -> None:
         try:
             while time.perf_counter() < self.stop_at:
-                t0 = time.perf_counter()
-                response = self.client.post(f"/api/v1/projects/{self.project_id}/queue/next")
-                self.next_latency.append(time.perf_counter() - t0)
-                if response.status_code != 200:
-                    self.errors.append(f"next {response.status_code}: {response.text[:200]}")
-                    continue
-                image = response.json()["image"]
-                if image is None:
+                if not self.claim_and_save(time.perf_counter()):
                     return
-                self.claimed.append(image["id"])
-                t0 = time.perf_counter()
-                saved = self.client.post(
-                    f"/api/v1/projects/{self.project_id}/images/{image['id']}/masks",
-                    files={"mask": ("mask.png", self.mask, "image/png")},
-                )
-                self.save_latency.append(time.perf_counter() - t0)
-                if saved.status_code != 201:
-                    self.errors.append(f"save {saved.status_code}: {saved.text[:200]}")
         finally:
             self.client.close()
+
+    def claim_and_save(self, since: float) -> bool:
+        """One `next` (its latency counted from `since`) and, when it gave an image, one save; False when the
+        queue is empty."""
+        response = self.client.post(f"/api/v1/projects/{self.project_id}/queue/next")
+        self.next_latency.append(time.perf_counter() - since)
+        if response.status_code != 200:
+            self.errors.append(f"next {response.status_code}: {response.text[:200]}")
+            return True
+        image = response.json()["image"]
+        if image is None:
+            return False
+        self.claimed.append(image["id"])
+        t0 = time.perf_counter()
+        saved = self.client.post(
+            f"/api/v1/projects/{self.project_id}/images/{image['id']}/masks",
+            files={"mask": ("mask.png", self.mask, "image/png")},
+        )
+        self.save_latency.append(time.perf_counter() - t0)
+        if saved.status_code != 201:
+            self.errors.append(f"save {saved.status_code}: {saved.text[:200]}")
+        return True
 
 
 class PacedAnnotator(Annotator):
@@ -137,24 +144,9 @@ class PacedAnnotator(Annotator):
                     time.sleep(planned - now)
                 else:
                     self.late += 1
-                response = self.client.post(f"/api/v1/projects/{self.project_id}/queue/next")
-                self.next_latency.append(time.perf_counter() - planned)
-                planned += self.rng.uniform(*self.interval)
-                if response.status_code != 200:
-                    self.errors.append(f"next {response.status_code}: {response.text[:200]}")
-                    continue
-                image = response.json()["image"]
-                if image is None:
+                since, planned = planned, planned + self.rng.uniform(*self.interval)
+                if not self.claim_and_save(since):
                     return
-                self.claimed.append(image["id"])
-                t0 = time.perf_counter()
-                saved = self.client.post(
-                    f"/api/v1/projects/{self.project_id}/images/{image['id']}/masks",
-                    files={"mask": ("mask.png", self.mask, "image/png")},
-                )
-                self.save_latency.append(time.perf_counter() - t0)
-                if saved.status_code != 201:
-                    self.errors.append(f"save {saved.status_code}: {saved.text[:200]}")
         finally:
             self.client.close()
 
@@ -200,7 +192,11 @@ def main() -> None:
     with session_scope(url) as session:
         project = create_project(session, "queue-bench", [{"id": 0, "name": "soil", "color": [1, 2, 3]}])
         project_id = project.id
-        tokens = [create_user(session, f"annotator-{i:02d}", Role.annotator)[1] for i in range(args.annotators)]
+        tokens = []
+        for i in range(args.annotators):  # annotators of this project: queue/next is a project route
+            user, token = create_user(session, f"annotator-{i:02d}", Role.annotator)
+            add_member(session, project, user, ProjectRole.annotator)
+            tokens.append(token)
     seed_images(url, project_id, args.images)
     # Planner statistics as autovacuum would have them on a live database; right after a bulk insert the
     # planner believes the table is empty and sorts every candidate row on each claim.
