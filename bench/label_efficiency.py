@@ -214,6 +214,7 @@ COMPARISONS = (
     ("sup-3pct-st", "sup-3pct"),
     ("sup-3pct-long", "sup-3pct"),
     ("sup-3pct-st", "sup-3pct-long"),
+    ("sup-3pct-st", "sup-3pct-wcedice"),  # the student's loss is wce+dice: this isolates self-training
     ("sup-3pct-wcedice", "sup-3pct"),
     ("sup-3pct-rare", "sup-3pct-wcedice"),
     ("st-ueq-kmeans", "st-ueq"),
