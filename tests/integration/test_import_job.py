@@ -32,7 +32,8 @@ def test_import_project_layout_end_to_end(
     (import_root / "mission-a" / "images" / "broken.png").write_bytes(b"not a png at all")
     project = make_project(session)
     job = _start(job_client, headers[Role.lead], project.id, "mission-a")
-    assert job["status"] == "queued" and job["kind"] == "import"
+    # The answer is read after the job was sent: a quick worker may have claimed it already.
+    assert job["status"] in ("queued", "running") and job["kind"] == "import"
 
     # Watch the row while the worker moves it: progress only goes up, and is seen between 0 and 1.
     factory = get_sessionmaker(job_settings.resolved_database_url)

@@ -65,7 +65,8 @@ def test_round_ranks_queue_then_second_round_and_pseudo_labels(
     response = _start(job_client, lead, project_id, method="cps-mars", strategy="ueq", budget=3, **TINY)
     assert response.status_code == 202, response.text
     first = response.json()
-    assert first["status"] == "queued" and first["index"] == 1 and first["budget"] == 3
+    # The answer is read after the job was sent: a quick worker may have claimed it already.
+    assert first["status"] in ("queued", "running") and first["index"] == 1 and first["budget"] == 3
     assert first["job"]["kind"] == "round" and first["labeled_count"] == 4
     job = _wait_round(job_settings, first["job_id"], celery_worker)
     assert set(job.result["seconds"]) == {"train", "evaluate", "score", "rank", "store"}
