@@ -147,7 +147,15 @@ def run_config(
     device: str,
     steps: int | None = None,
     warm_steps: int | None = None,
+    *,
+    data: Path = DATA,
+    results_root: Path = RESULTS,
+    profile: str = "cpu",
+    st_steps: int | None = None,
+    crop: int | None = None,
 ) -> None:
+    """`results_root` other than RESULTS keeps runs made elsewhere (another device or profile) apart; their
+    checkpoints go to bench/runs/<that folder's name>/."""
     import torch
 
     from ml.simulate import SimulationConfig, run_simulation
@@ -155,10 +163,11 @@ def run_config(
     torch.set_num_threads(threads)
     bench = CONFIGS[name]
     for seed in seeds if seeds is not None else bench.seeds:
-        results, runs = (SMOKE, SMOKE_RUNS) if smoke else (RESULTS, RUNS)
+        runs_root = RUNS if results_root == RESULTS else RUNS.parent / results_root.name
+        results, runs = (SMOKE, SMOKE_RUNS) if smoke else (results_root, runs_root)
         run = f"{name}-seed{seed}"
         config = SimulationConfig(
-            data=_smoke_data() if smoke else DATA,
+            data=_smoke_data() if smoke else data,
             out=results / "label_efficiency" / run if smoke else results / run,
             method=bench.method,
             strategy=bench.strategy,
@@ -168,12 +177,12 @@ def run_config(
             else bench.initial,
             budget=("24" if bench.budget == "100%" else "8") if smoke else bench.budget,
             rounds=bench.rounds,
-            profile="cpu",
+            profile=profile,
             seed=seed,
             class_ids=None if smoke else CLASS_IDS,
             steps=3 if smoke else steps or bench.steps,
             warm_steps=2 if smoke else warm_steps,
-            crop_size=64 if smoke else bench.crop,
+            crop_size=64 if smoke else crop or bench.crop,
             device=device,
             candidates=10 if smoke else bench.candidates,
             round0_cache=runs / "round0-cache",
@@ -181,8 +190,8 @@ def run_config(
             train_options=dict(bench.extra),
             **bench.sim,
         )
-        if smoke and config.self_training:
-            config.self_training_steps = 3
+        if config.self_training and (smoke or st_steps is not None):
+            config.self_training_steps = 3 if smoke else st_steps
         started = time.perf_counter()
         records = run_simulation(config)
         last = records[-1]
@@ -290,10 +299,10 @@ def _run_minutes(root: Path, name: str, seeds: list[str]) -> list[float]:
     return out
 
 
-def summary(smoke: bool) -> str:
+def summary(smoke: bool, results_root: Path = RESULTS) -> str:
     from ml.simulate import plot, read_rounds
 
-    root = SMOKE / "label_efficiency" if smoke else RESULTS
+    root = SMOKE / "label_efficiency" if smoke else results_root
     lines = [
         "# Label efficiency, ai4mars-msl256-dev" + (" (SMOKE: synthetic, meaningless numbers)" if smoke else ""),
         "",
@@ -391,17 +400,36 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--device", default="auto")
     run.add_argument("--steps", type=int, default=None, help="override round-0 steps (changes the run's config)")
     run.add_argument("--warm-steps", type=int, default=None, help="override steps of warm-started rounds")
+    run.add_argument("--st-steps", type=int, default=None, help="override the self-trained student's steps")
+    run.add_argument("--crop", type=int, default=None, help="override the training crop side")
+    run.add_argument("--profile", default="cpu", choices=("cpu", "paper"))
+    run.add_argument("--data", type=Path, default=DATA, help="the dev set folder (default ../shared/data/...)")
+    run.add_argument("--results", type=Path, default=RESULTS, help="results folder (default %(default)s)")
     summ = sub.add_parser("summary", help="print the table, write summary.md and the plots")
     summ.add_argument("--smoke", action="store_true")
+    summ.add_argument("--results", type=Path, default=RESULTS)
     sub.add_parser("list", help="print the configurations")
     args = parser.parse_args(argv)
     if args.command == "run":
-        if not args.smoke and not DATA.is_dir():
-            parser.error(f"dev data not found at {DATA}")
+        if not args.smoke and not args.data.is_dir():
+            parser.error(f"dev data not found at {args.data}")
         seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None
-        run_config(args.config, seeds, args.smoke, args.threads, args.device, args.steps, args.warm_steps)
+        run_config(
+            args.config,
+            seeds,
+            args.smoke,
+            args.threads,
+            args.device,
+            args.steps,
+            args.warm_steps,
+            data=args.data.resolve(),
+            results_root=args.results.resolve(),
+            profile=args.profile,
+            st_steps=args.st_steps,
+            crop=args.crop,
+        )
     elif args.command == "summary":
-        print(summary(args.smoke))
+        print(summary(args.smoke, args.results.resolve()))
     else:
         for name, bench in CONFIGS.items():
             print(name, json.dumps(bench.__dict__, default=str))

@@ -137,6 +137,7 @@ def round_settings(config: SimulationConfig, round_index: int, final: bool) -> R
             threshold=config.self_training_threshold,
             class_keep=config.self_training_class_keep,
             steps=config.self_training_steps,
+            crop_size=config.crop_size,
             options=dict(config.self_training_options),
         )
     return RoundSettings(
