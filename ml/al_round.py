@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -26,6 +25,7 @@ import numpy as np
 
 from ml.interfaces import ProgressFn, SampleSource, TrainConfig, no_progress
 from ml.profiles import profile_self_training, profile_train_config, profile_value
+from ml.selection import id_key, ranking
 
 
 @dataclass
@@ -85,22 +85,6 @@ class RoundResult:
 
     def picks(self, size: int) -> list[str]:
         return [i for i, _, _ in self.ranked()[:size]]
-
-
-def _id_key(sample_id: str) -> tuple[int, int | str]:
-    return (0, int(sample_id)) if sample_id.isdigit() else (1, sample_id)
-
-
-def ranking(scores: Mapping[str, float]) -> list[tuple[str, float, int]]:
-    """(id, score, rank) with rank 1 = label first: highest score first, NaN last, ties by id (numeric ids in
-    numeric order)."""
-
-    def key(item: tuple[str, float]) -> tuple[float, tuple[int, int | str]]:
-        value = float(item[1])
-        return (math.inf if math.isnan(value) else -value, _id_key(item[0]))
-
-    ordered = sorted(scores.items(), key=key)
-    return [(i, float(s), rank) for rank, (i, s) in enumerate(ordered, start=1)]
 
 
 def round_seed(seed: int, round_index: int, salt: int = 0) -> int:
@@ -205,11 +189,11 @@ def score(
     from ml.selection import get_strategy
 
     spec = get_strategy(settings.strategy)
-    candidates = sorted(unlabeled, key=_id_key)
+    candidates = sorted(unlabeled, key=id_key)
     if settings.candidates is not None and settings.candidates < len(candidates):
         rng = np.random.default_rng(round_seed(settings.seed, settings.index, salt=13))
         candidates = sorted(
-            (candidates[i] for i in rng.choice(len(candidates), settings.candidates, False)), key=_id_key
+            (candidates[i] for i in rng.choice(len(candidates), settings.candidates, False)), key=id_key
         )
     if not candidates:
         return {}, {"scored": 0, "seconds": 0.0}

@@ -1,9 +1,9 @@
 """Selection: pool scores → the next batch of images to label (METHODS §4.2).
 
 A strategy is a name in `STRATEGIES`: `random` needs no model; every other name is a scorer from
-`ml.scoring` whose highest-scoring images are taken. Both skip images already labelled and any
-excluded id (e.g. claimed by an annotator), and both are deterministic: top-b breaks ties by id, and
-random draws from the sorted candidate ids with a seeded generator, so the input order never matters.
+`ml.scoring` whose highest-scoring images are taken, in the order of `ranking` (ml.al_round ranks a round's
+scores with it). Both are deterministic: the ranking breaks ties by id, and random draws from the sorted
+candidate ids with a seeded generator, so the input order never matters.
 """
 
 from __future__ import annotations
@@ -55,23 +55,21 @@ def _candidates(ids: Iterable[str], labeled: Collection[str], excluded: Collecti
     return sorted({i for i in ids if i not in skip})
 
 
-def select_top(
-    scores: Mapping[str, float],
-    budget: int,
-    *,
-    labeled: Collection[str] = (),
-    excluded: Collection[str] = (),
-) -> list[str]:
-    """The `budget` highest-scoring ids, ties broken by ascending id; NaN scores rank last."""
-    if budget < 0:
-        raise ValueError("budget must be ≥ 0")
-    candidates = _candidates(scores, labeled, excluded)
+def id_key(sample_id: str) -> tuple[int, int | str]:
+    """Sort key of ids: numeric ids in numeric order (before any other), others by string."""
+    return (0, int(sample_id)) if sample_id.isdigit() else (1, sample_id)
 
-    def key(i: str) -> tuple[float, str]:
-        s = float(scores[i])
-        return (math.inf if math.isnan(s) else -s, i)
 
-    return sorted(candidates, key=key)[:budget]
+def ranking(scores: Mapping[str, float]) -> list[tuple[str, float, int]]:
+    """The one ranking rule of a round: (id, score, rank) with rank 1 = label first; highest score first, NaN
+    last, ties by `id_key`, so the input order never matters."""
+
+    def key(item: tuple[str, float]) -> tuple[float, tuple[int, int | str]]:
+        value = float(item[1])
+        return (math.inf if math.isnan(value) else -value, id_key(item[0]))
+
+    ordered = sorted(scores.items(), key=key)
+    return [(i, float(s), rank) for rank, (i, s) in enumerate(ordered, start=1)]
 
 
 def select_random(
@@ -89,22 +87,3 @@ def select_random(
     take = min(budget, len(candidates))
     picks = np.random.default_rng(seed).choice(len(candidates), size=take, replace=False)
     return [candidates[i] for i in picks]
-
-
-def select(
-    strategy: str,
-    budget: int,
-    *,
-    pool_ids: Iterable[str],
-    scores: Mapping[str, float] | None = None,
-    seed: int = 0,
-    labeled: Collection[str] = (),
-    excluded: Collection[str] = (),
-) -> list[str]:
-    """The next batch for `strategy`: random draws from `pool_ids`; the others need `scores`."""
-    spec = get_strategy(strategy)
-    if not spec.needs_model:
-        return select_random(pool_ids, budget, seed=seed, labeled=labeled, excluded=excluded)
-    if scores is None:
-        raise ValueError(f"strategy {strategy!r} needs scores")
-    return select_top(scores, budget, labeled=labeled, excluded=excluded)

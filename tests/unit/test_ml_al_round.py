@@ -1,17 +1,15 @@
-"""The one round (ml.al_round): its callers have no loop of their own; ranking and tie-breaks; pseudo-labels
-respect the threshold and never replace human labels; class-balanced crops; a round's checkpoint loads in
-`marslabel evaluate`."""
+"""The one round (ml.al_round): its callers have no loop of their own (its ranking rule is tested in
+test_ml_selection); pseudo-labels respect the threshold and never replace human labels; class-balanced crops; a
+round's checkpoint loads in `marslabel evaluate`."""
 
 from __future__ import annotations
 
 import ast
-import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ml.al_round import ranking
 from ml.data import InMemorySource, WeakAugDataset, weak_augment
 from ml.pseudo import PseudoLabelSource, class_thresholds, pseudo_label
 
@@ -39,11 +37,6 @@ def test_simulator_and_worker_call_the_one_round_and_have_no_loop_of_their_own(c
     forbidden = {n for n in names if n.rsplit(".", 1)[-1] in LOOP_NAMES and not n.startswith("ml.al_round.")}
     assert not forbidden, f"{caller} imports its own training/scoring pieces: {forbidden}"
     assert not {"ml.ssl", "ml.scoring", "ml.metrics", "ml.ssl.engine"} & modules
-
-
-def test_ranking_highest_first_nan_last_ties_by_numeric_id() -> None:
-    ranked = ranking({"10": 0.5, "9": 0.5, "2": math.nan, "1": 0.9})
-    assert [(i, r) for i, _, r in ranked] == [("1", 1), ("9", 2), ("10", 3), ("2", 4)]
 
 
 def test_pseudo_label_ignores_pixels_under_the_threshold() -> None:

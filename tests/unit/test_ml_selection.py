@@ -1,4 +1,4 @@
-"""Selection skips labelled and excluded ids, breaks ties by id and is reproducible."""
+"""Selection: the one ranking rule (highest first, NaN last, ties by id) and the seeded random draw."""
 
 from __future__ import annotations
 
@@ -6,24 +6,27 @@ import math
 
 import pytest
 
-from ml.selection import DEFAULT_STRATEGY, STRATEGIES, get_strategy, select, select_random, select_top
+from ml.selection import DEFAULT_STRATEGY, STRATEGIES, get_strategy, ranking, select_random
 
 SCORES = {"e": 0.9, "a": 0.5, "c": 0.5, "b": 0.5, "d": 0.1, "f": 0.95, "g": math.nan}
 
 
-def test_top_by_score_with_id_tie_break() -> None:
-    assert select_top(SCORES, 4) == ["f", "e", "a", "b"]
-    assert select_top(SCORES, 7)[-1] == "g"  # NaN last
+def _order(scores: dict[str, float]) -> list[str]:
+    return [i for i, _, _ in ranking(scores)]
 
 
-def test_top_skips_labeled_and_excluded() -> None:
-    assert select_top(SCORES, 3, labeled={"f"}, excluded=["e", "a"]) == ["b", "c", "d"]
-    assert select_top(SCORES, 10, labeled=set(SCORES)) == []
+def test_ranking_by_score_with_id_tie_break_and_nan_last() -> None:
+    assert _order(SCORES) == ["f", "e", "a", "b", "c", "d", "g"]
+    assert [r for _, _, r in ranking(SCORES)] == [1, 2, 3, 4, 5, 6, 7]
 
 
-def test_top_is_independent_of_input_order() -> None:
-    reversed_scores = dict(reversed(list(SCORES.items())))
-    assert select_top(reversed_scores, 5) == select_top(SCORES, 5)
+def test_ranking_orders_numeric_ids_numerically() -> None:
+    ranked = ranking({"10": 0.5, "9": 0.5, "2": math.nan, "1": 0.9})
+    assert [(i, r) for i, _, r in ranked] == [("1", 1), ("9", 2), ("10", 3), ("2", 4)]
+
+
+def test_ranking_is_independent_of_input_order() -> None:
+    assert ranking(dict(reversed(list(SCORES.items())))) == ranking(SCORES)
 
 
 def test_random_is_seeded_order_free_and_skips() -> None:
@@ -36,15 +39,6 @@ def test_random_is_seeded_order_free_and_skips() -> None:
     assert len(set(first)) == 10
     assert not set(first) & (set(pool[:5]) | {"img050"})
     assert len(select_random(pool[:3], 10, seed=0)) == 3
-
-
-def test_select_dispatches_and_needs_scores() -> None:
-    assert select("entropy", 2, pool_ids=SCORES, scores=SCORES) == ["f", "e"]
-    assert select("random", 2, pool_ids=["x", "y", "z"], seed=1) == select_random(["x", "y", "z"], 2, seed=1)
-    with pytest.raises(ValueError, match="needs scores"):
-        select("ueq", 2, pool_ids=SCORES)
-    with pytest.raises(ValueError):
-        select_top(SCORES, -1)
 
 
 def test_registry() -> None:
