@@ -236,6 +236,17 @@ class MaskVersion(Base):
     created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
 
 
+class MaskConfidence(Base):
+    """A model mask's per-pixel confidence: an 8-bit greyscale PNG of the image's size, the top class probability
+    × 255 (0 = unsure, 255 = certain). Written with the mask version by the pseudo-label job; the web app shades
+    the pixels the model was unsure of. Apart from `mask_versions` so that listing versions never loads it."""
+
+    __tablename__ = "mask_confidences"
+
+    mask_version_id: Mapped[int] = mapped_column(ForeignKey("mask_versions.id", ondelete="CASCADE"), primary_key=True)
+    png: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class Review(Base):
     """A reviewer's decision on one human mask version. Append-only: one decision per version (a fix is a new
     version, reviewed again)."""

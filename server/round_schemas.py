@@ -176,6 +176,9 @@ class ScoreItem(BaseModel):
     rank: int
     score: float
     status: str = Field(description="the image's status now: unlabeled or labeled")
+    model_confidence: float | None = Field(
+        None, description="the model's mean confidence in its newest prediction (pseudo-label) of the image; null: none"
+    )
 
 
 class ScorePage(BaseModel):

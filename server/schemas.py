@@ -115,6 +115,11 @@ class ImagePublic(BaseModel):
     claim_expires_at: UTCDateTime | None
     created_at: UTCDateTime
     latest_mask_version: int | None = Field(None, description="Newest mask version of any source; null = none")
+    model_confidence: float | None = Field(
+        None,
+        description="The model's mean confidence (top class probability) in its newest prediction of this image "
+        "(a pseudo-label); null when no model has predicted it",
+    )
 
 
 class ImagePage(BaseModel):

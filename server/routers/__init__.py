@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from server.routers import (
+    confidence,
     consensus,
     images,
     imports,
@@ -26,6 +27,7 @@ ALL_ROUTERS: list[APIRouter] = [
     members.router,
     images.router,
     masks.router,
+    confidence.router,
     queue.router,
     users.router,
     jobs.router,

@@ -14,6 +14,7 @@ from server.errors import NOT_MODIFIED
 from server.models import Image, ImageStatus, Split, User
 from server.schemas import MAX_INT, ImagePage, ImagePublic, ImageUploadItem, ImageUploadResult, PathId
 from server.store import images as store
+from server.store.confidence import model_confidence, model_confidences
 from server.store.limits import UploadLimits
 from server.store.masks import latest_mask_version
 from server.store.projects import get_project
@@ -21,8 +22,9 @@ from server.store.projects import get_project
 router = APIRouter(prefix="/projects/{project_id}/images", tags=["images"])
 
 
-def image_public(image: Image, latest_mask_version: int | None) -> ImagePublic:
-    return ImagePublic.model_validate(image).model_copy(update={"latest_mask_version": latest_mask_version})
+def image_public(image: Image, latest_mask_version: int | None, model_confidence: float | None = None) -> ImagePublic:
+    update = {"latest_mask_version": latest_mask_version, "model_confidence": model_confidence}
+    return ImagePublic.model_validate(image).model_copy(update=update)
 
 
 def _base_name(name: str | None) -> str:
@@ -117,8 +119,12 @@ def list_images(
     listing = store.list_images(
         session, project_id, status=status, split=split, has_label=has_label, limit=limit, offset=offset
     )
+    confidences = model_confidences(session, [image.id for image in listing.images])
     return ImagePage(
-        items=[image_public(image, listing.latest_versions.get(image.id)) for image in listing.images],
+        items=[
+            image_public(image, listing.latest_versions.get(image.id), confidences.get(image.id))
+            for image in listing.images
+        ],
         total=listing.total,
         limit=limit,
         offset=offset,
@@ -131,7 +137,7 @@ def get_image(
 ) -> ImagePublic:
     image = store.get_image(session, project_id, image_id)
     latest = latest_mask_version(session, image.id)
-    return image_public(image, latest.version if latest else None)
+    return image_public(image, latest.version if latest else None, model_confidence(session, image.id))
 
 
 def _cached(request: Request, etag: str, content: bytes, media_type: str, **headers: str) -> Response:

@@ -16,6 +16,7 @@ from server.routers.images import image_public
 from server.sam import ensure_embeddings
 from server.schemas import PathId, QueueImageRef, QueueNext
 from server.store import queue as store
+from server.store.confidence import model_confidence
 from server.store.images import get_image
 from server.store.masks import latest_mask_version
 from server.store.projects import get_project
@@ -54,7 +55,7 @@ def next_image(
         image.claim_expires_at = utcnow() + timedelta(seconds=settings.claim_seconds)
         latest = latest_mask_version(session, image.id)
         return QueueNext(
-            image=image_public(image, latest.version if latest else None),
+            image=image_public(image, latest.version if latest else None, model_confidence(session, image.id)),
             claim_expires_at=image.claim_expires_at,
             review=review_public(review, mask, session),
         )
@@ -71,7 +72,7 @@ def next_image(
             log.warning("queue/next of project %s: embeddings ahead not queued: %s", project_id, error)
     latest = latest_mask_version(session, claim.image.id)
     return QueueNext(
-        image=image_public(claim.image, latest.version if latest else None),
+        image=image_public(claim.image, latest.version if latest else None, model_confidence(session, claim.image.id)),
         claim_expires_at=claim.image.claim_expires_at,
         rank=claim.rank,
         score=claim.score,

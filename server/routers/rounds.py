@@ -30,6 +30,7 @@ from server.round_schemas import (
 from server.rounds import start_pseudo_labels, start_round
 from server.schemas import MAX_INT, PathId
 from server.store.class_presence import metrics_with_absent_classes_null
+from server.store.confidence import model_confidences
 from server.store.projects import get_project
 from server.store.pseudo_labels import pseudo_label_counts
 from server.store.rounds import (
@@ -112,7 +113,13 @@ def get_round_scores(
     get_project(session, project_id)
     get_round(session, project_id, round_id)
     total, rows = round_scores(session, round_id, offset, limit)
-    items = [ScoreItem.model_validate(r, from_attributes=True) for r in rows]
+    confidences = model_confidences(session, [r.image_id for r in rows])
+    items = [
+        ScoreItem.model_validate(r, from_attributes=True).model_copy(
+            update={"model_confidence": confidences.get(r.image_id)}
+        )
+        for r in rows
+    ]
     return ScorePage(round_id=round_id, total=total, offset=offset, limit=limit, items=items)
 
 

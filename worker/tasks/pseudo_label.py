@@ -1,5 +1,6 @@
 """The `pseudo_label` job: a model version predicts every image of the project without a human label, and
-each prediction is stored as a mask version of source `model` with its confidence.
+each prediction is stored as a mask version of source `model` with its confidence: the mean top class
+probability on the version, and the per-pixel top probability as an 8-bit PNG beside it (server.store.confidence).
 
 Pixels whose top class probability is below the threshold become ignore (255): the S5Mars rule of labelling
 only what the model is sure of; threshold 0 keeps every pixel. Human labels are never replaced: an image that
@@ -21,6 +22,7 @@ from ml.pseudo import pseudo_label
 from ml.sam.models import sha256_of
 from server.db import session_scope
 from server.models import Image, ImageStatus, MaskSource, ModelVersion
+from server.store.confidence import add_confidence_map, confidence_png
 from server.store.errors import Conflict
 from server.store.masks import add_mask_version, latest_mask_version
 from server.store.pseudo_labels import is_claimed_now, pseudo_label_targets
@@ -73,7 +75,7 @@ def run_pseudo_labels(ctx: JobContext) -> dict[str, Any]:
 
     for start in range(0, len(targets), CHUNK):
         chunk = targets[start : start + CHUNK]
-        predictions: list[tuple[int, np.ndarray, float]] = []
+        predictions: list[tuple[int, np.ndarray, float, bytes]] = []
         by_shape: dict[tuple[int, ...], list[tuple[int, np.ndarray]]] = {}
         for image_id in chunk:
             image = source.load_image(str(image_id))
@@ -84,10 +86,12 @@ def run_pseudo_labels(ctx: JobContext) -> dict[str, Any]:
                     part = group[first : first + batch_size]
                     probs = predictor.predict_proba(np.stack([image for _, image in part]))
                     for (image_id, _), image_probs in zip(part, probs, strict=True):
-                        predictions.append((image_id, *pseudo_label(image_probs, threshold)))
+                        label, confidence = pseudo_label(image_probs, threshold)
+                        top = confidence_png(image_probs.max(axis=0))
+                        predictions.append((image_id, label, confidence, top))
         stored, skipped, claimed = 0, 0, 0
         with session_scope(url) as session:
-            for image_id, label, confidence in predictions:
+            for image_id, label, confidence, top in predictions:
                 image_row = session.get(Image, image_id)
                 if image_row is None or image_row.status == ImageStatus.labeled:
                     skipped += 1
@@ -97,7 +101,7 @@ def run_pseudo_labels(ctx: JobContext) -> dict[str, Any]:
                     continue
                 latest = latest_mask_version(session, image_id)
                 try:
-                    add_mask_version(
+                    version = add_mask_version(
                         session,
                         image_row,
                         _png(label),
@@ -109,6 +113,7 @@ def run_pseudo_labels(ctx: JobContext) -> dict[str, Any]:
                 except Conflict:  # a human label (or another mask) arrived meanwhile: theirs wins
                     skipped += 1
                     continue
+                add_confidence_map(session, version, top)
                 stored += 1
                 confidences.append(confidence)
         # Counted once the chunk is committed, so the result never claims what a rollback undid.
