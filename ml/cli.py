@@ -1,4 +1,4 @@
-"""`simulate`, `evaluate` and `plot` subcommands for the `marslabel` CLI.
+"""`simulate`, `evaluate`, `plot` and `simulate-annotator` subcommands for the `marslabel` CLI.
 
 `add_ml_commands(subparsers)` registers them on the main CLI's subparsers; `python -m ml.cli …` runs
 them stand-alone. torch and the models are imported only inside the handlers, so building the parser
@@ -39,7 +39,7 @@ def _set_threads(threads: int | None) -> None:
 
 
 def add_ml_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Register `simulate`, `evaluate` and `plot` with their handlers (args.handler)."""
+    """Register `simulate`, `evaluate`, `plot` and `simulate-annotator` with their handlers (args.handler)."""
     from ml.selection import STRATEGIES
 
     sim = subparsers.add_parser(
@@ -110,6 +110,31 @@ def add_ml_commands(subparsers: argparse._SubParsersAction) -> None:
     pl.add_argument("--metric", default="miou", help="miou | miou_without_rock | pixel_accuracy")
     pl.add_argument("--title", default=None)
     pl.set_defaults(handler=handle_plot)
+
+    sa = subparsers.add_parser(
+        "simulate-annotator",
+        help="count the actions a simulated annotator needs to label images (SAM clicks, commits, fills, brush)",
+        description="Labels each image against its label (the oracle) with the web app's actions, using the "
+        "project's SAM; writes <out>/annotator_effort.json (per image and summary: NoC@85, NoC@90) and "
+        "<out>/annotator_effort.png.",
+    )
+    sa.add_argument("--data", type=Path, required=True, help="dataset folder in the project layout")
+    sa.add_argument("--split", default=None, help="split name (default: every labelled image)")
+    sa.add_argument("--start", default="empty", choices=["empty", "model"], help="starting mask")
+    sa.add_argument("--model", type=Path, default=None, help="checkpoint whose prediction starts (--start model)")
+    sa.add_argument("--target", type=float, default=0.9, help="pixel agreement at which an image is done")
+    sa.add_argument("--max-actions", type=int, default=30, help="action cap per image")
+    sa.add_argument(
+        "--tools",
+        default="web",
+        choices=["web", "sam", "manual"],
+        help="web: SAM + fill + brush; sam: SAM clicks + brush (classic NoC); manual: fill + brush without SAM",
+    )
+    sa.add_argument("--limit", type=int, default=None, help="only the first N images")
+    sa.add_argument("--out", type=Path, default=Path("annotator_effort"), help="output folder")
+    sa.add_argument("--device", default="cpu", help="device of the --model prediction")
+    sa.add_argument("--threads", type=int, default=1, help="torch and onnxruntime CPU threads")
+    sa.set_defaults(handler=handle_simulate_annotator)
 
 
 def handle_simulate(args: argparse.Namespace) -> int:
@@ -189,6 +214,60 @@ def handle_evaluate(args: argparse.Namespace) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text)
     print(text)
+    return 0
+
+
+def handle_simulate_annotator(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from ml.annotator import AnnotatorConfig, annotate_images, build_annotator, model_start, plot_effort, summarise
+    from ml.checkpoint import CheckpointError
+    from ml.data import open_dataset
+    from ml.sam.models import ModelFilesError
+    from ml.simulate import tqdm_progress, write_json_atomic
+
+    def fail(message: str) -> int:
+        print(f"marslabel simulate-annotator: {message}", file=sys.stderr)
+        return 2
+
+    if (args.start == "model") != (args.model is not None):
+        return fail("--start model needs --model CKPT, and --model is only used with --start model")
+    if not 0.0 < args.target <= 1.0 or args.max_actions < 1 or (args.limit is not None and args.limit < 1):
+        return fail("--target must be in (0, 1], --max-actions and --limit at least 1")
+    _set_threads(args.threads)
+    config = AnnotatorConfig(target=args.target, max_actions=args.max_actions)
+    try:
+        source = open_dataset(args.data, args.split)
+        ids = [i for i in source.ids if source.load_label(i) is not None][: args.limit]
+        if not ids:
+            return fail(f"{args.data} has no labelled images{f' in split {args.split!r}' if args.split else ''}")
+        start = model_start(args.model, args.device) if args.model is not None else None
+        annotator = build_annotator(args.tools, config, args.threads)
+    except (CheckpointError, FileNotFoundError, KeyError, ValueError, ModelFilesError) as error:
+        return fail(str(error))
+    progress, close = tqdm_progress("simulate-annotator", position=0)
+    results = annotate_images(annotator, source, ids, start, progress)
+    close()
+    summary = summarise(results, args.max_actions)
+    label = f"{args.tools}, from {'empty' if start is None else args.model.name}"
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(
+        args.out / "annotator_effort.json",
+        {
+            "data": str(args.data),
+            "split": args.split,
+            "start": args.start,
+            "model": str(args.model) if args.model else None,
+            "tools": args.tools,
+            "config": asdict(config),
+            "summary": summary,
+            "images": [r.to_json() for r in results],
+        },
+    )
+    png = plot_effort({label: summary}, args.out / "annotator_effort.png")
+    brief = {k: v for k, v in summary.items() if k != "mean_agreement_curve"}
+    print(json.dumps(brief, indent=1))
+    print(f"json: {args.out / 'annotator_effort.json'}\nplot: {png}")
     return 0
 
 
