@@ -32,6 +32,7 @@ function row(image) {
     h('td', {}, image.split),
     h('td', {}, image.status),
     h('td', { class: 'num' }, image.latest_mask_version ?? '—'),
+    h('td', { class: 'num confidence' }, image.model_confidence == null ? '—' : image.model_confidence.toFixed(2)),
   );
 }
 

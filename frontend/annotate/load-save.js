@@ -4,6 +4,7 @@
 
 import { ApiError, api } from '../api.js';
 import { reportError, say } from '../ui.js';
+import { showModelConfidence } from './confidence.js';
 import { updateCounter } from './counter.js';
 import { MaskEditor } from './editor.js';
 import { current, dirty } from './open-image.js';
@@ -62,6 +63,7 @@ export async function openImage(image, claim = null) {
   current.baseSource = latest ? latest.source : null;
   current.baseModel = latest ? latest.model_version_id : null;
   $('mask-source').textContent = describeSource(latest, blind);
+  showModelConfidence(image, blind ? null : latest); // its map loads beside; the image shows at once
   current.editor = new MaskEditor(image.width, image.height, mask, { onChange: maskChanged });
   current.savedRevision = current.editor.revision;
   showPicture(bitmap, image.width, image.height, current.editor.mask);

@@ -220,7 +220,7 @@ async function refreshQueue(metrics) {
   if (!done) {
     const page = await api(`/projects/${state.projectId}/images`, { query: { split: 'pool', status: 'unlabeled', limit: 24 } });
     $('queue-caption').textContent = `No round yet: the queue serves import order (${page.total} unlabeled pool images).`;
-    renderQueue(page.items.map((image, i) => ({ image_id: image.id, file_name: image.file_name, rank: i + 1, score: null, status: image.status })));
+    renderQueue(page.items.map((image, i) => ({ image_id: image.id, file_name: image.file_name, rank: i + 1, score: null, status: image.status, model_confidence: image.model_confidence })));
     return;
   }
   const scores = await api(`/projects/${state.projectId}/rounds/${done.id}/scores`, { query: { limit: 24 }, what: 'loading the ranked queue' });
@@ -245,6 +245,7 @@ function renderQueue(items) {
         h('strong', {}, `#${item.rank}`),
         item.score == null ? '' : ` · ${item.score.toFixed(4)}`,
         item.status === 'labeled' ? ' · labeled' : '',
+        item.model_confidence == null ? '' : h('span', { class: 'confidence', title: "the model's mean confidence in its prediction of this image" }, ` · conf ${item.model_confidence.toFixed(2)}`),
       );
       const name = h('div', { class: 'muted', title: item.file_name }, item.file_name.length > 18 ? `${item.file_name.slice(0, 17)}…` : item.file_name);
       const body = annotate ? h('a', { href: `/app/annotate/?project=${state.projectId}&image=${item.image_id}` }, img) : img;
