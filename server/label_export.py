@@ -7,13 +7,14 @@ annotations.json) gather in spooled temporary files (memory first, disk past SPO
 
 Formats (the route's description in the API docs says the same for clients):
 - project: labels/<name>.png (class ids, 255 = ignore: the stored bytes), classes.json, splits/<split>.txt,
-  images/<name>.<ext> when asked, labels.csv and manifest.json naming each label's source.
+  images/<name>.<ext> when asked, labels.csv and manifest.json naming each label's source (and, for human labels
+  saved from the web app, the effort the save cost and its agreement with the version it started from).
 - s5mars: labels/<name>.png in S5Mars raw ids (0 = NULL, 1..9 = sky … hole), images/ when asked, the split
   lists as <split>.txt, s5mars_classes.json, labels.csv, manifest.json. No classes.json and no splits/
   folder: with either, an importer (ours included, ml.data.detect_layout) takes the folder for the project
   layout and would read raw ids as train ids.
 - coco: annotations.json (images, categories with id = class id + 1, one RLE annotation per class present,
-  each with its label's source) and images/<name>.<ext> when asked.
+  each with its label's source, effort and base agreement) and images/<name>.<ext> when asked.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from server.db import get_sessionmaker
+from server.effort_schemas import MaskEffort, effort_json
 from server.label_formats import (
     IMAGE_EXTENSIONS,
     S5MARS_CLASS_NAMES,
@@ -63,6 +65,9 @@ MANIFEST_FIELDS = [
     "label_sha256",
     "label",
     "image",
+    "base_agreement",
+    "effort_active_seconds",  # labels.csv only: manifest.json has the whole `effort` object
+    "effort_actions",
 ]
 
 
@@ -194,7 +199,21 @@ def _provenance(row: LabelRow) -> dict[str, Any]:
         "mask_version": mask.version,
         "model_version_id": mask.model_version_id,
         "confidence": mask.confidence,
+        # Human saves from the web app: what the save cost (every field, null where not measured; null when none
+        # was sent) and the agreement with the version it was saved on top of (null without one).
+        "effort": effort_json(mask.effort),
+        "base_agreement": mask.base_agreement,
     }
+
+
+def _csv_row(record: dict[str, Any]) -> list[Any]:
+    effort = record["effort"] or {}
+    flat = {
+        **record,
+        "effort_active_seconds": effort.get("active_seconds"),
+        "effort_actions": MaskEffort.model_validate(effort).actions() if effort else None,
+    }
+    return ["" if flat[field] is None else flat[field] for field in MANIFEST_FIELDS]
 
 
 class _FolderWriter(_Writer):
@@ -231,7 +250,7 @@ class _FolderWriter(_Writer):
         }
         self.records.append_json(record)
         line = io.StringIO()
-        csv.writer(line).writerow(["" if record[field] is None else record[field] for field in MANIFEST_FIELDS])
+        csv.writer(line).writerow(_csv_row(record))
         self.csv_rows.append_raw(line.getvalue().encode())
         self.splits.setdefault(row.image.split.value, []).append(name)
         self.counts[record["source"]] += 1

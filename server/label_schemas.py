@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from server.effort_schemas import BASE_AGREEMENT_DESCRIPTION, MaskEffort
 from server.models import MaskSource, Split
 from server.schemas import UTCDateTime
 
@@ -34,6 +35,10 @@ class LabelManifestItem(BaseModel):
     confidence: float | None = Field(None, description="Model labels: mean top-class probability")
     labeled_fraction: float = Field(description="Share of pixels that are not the ignore index")
     sha256: str = Field(description="sha256 of the class-index PNG; the png format's ETag is built from it")
+    effort: MaskEffort | None = Field(
+        None, description="human labels: the work the web app counted for this version's save; null when none"
+    )
+    base_agreement: float | None = Field(None, description=BASE_AGREEMENT_DESCRIPTION)
     created_at: UTCDateTime
 
 

@@ -223,6 +223,11 @@ class MaskVersion(Base):
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
     version: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per image
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("mask_versions.id"), nullable=True)
+    # Human saves from the web app: the effort it counted ({"active_seconds": …, "brush_strokes": …}, only the
+    # fields sent; server/effort_schemas.py); SQL NULL when none was sent, never zeros.
+    effort: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    # Agreement with the parent version (server.store.effort.pixel_agreement); NULL without a parent.
+    base_agreement: Mapped[float | None] = mapped_column(Float, nullable=True)
     source: Mapped[MaskSource] = mapped_column(_enum(MaskSource, "mask_source"))
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
     model_version_id: Mapped[int | None] = mapped_column(

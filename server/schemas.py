@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from server.effort_schemas import BASE_AGREEMENT_DESCRIPTION, MaskEffort
 from server.models import ImageStatus, MaskSource, ProjectRole, ReviewDecision, Role, Split
 
 ColorChannel = Annotated[int, Field(ge=0, le=255)]
@@ -159,6 +160,10 @@ class MaskVersionPublic(BaseModel):
     class_ids: list[int]
     labeled_fraction: float
     confidence: float | None = Field(None, description="model masks: the mean top class probability")
+    effort: MaskEffort | None = Field(
+        None, description="human saves: the work the web app counted for this save; null when none was sent"
+    )
+    base_agreement: float | None = Field(None, description=BASE_AGREEMENT_DESCRIPTION)
     created_at: UTCDateTime
 
 

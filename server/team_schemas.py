@@ -51,7 +51,9 @@ class ReviewQueueItem(BaseModel):
     author_name: str | None
     labeled_fraction: float
     saved_at: UTCDateTime
-    effort_seconds: float | None = Field(None, description="active labelling time, once the web app records it")
+    effort_seconds: float | None = Field(
+        None, description="active seconds this version's save cost, as the web app counted it; null when not sent"
+    )
     consensus: ConsensusPublic | None = Field(
         None, description="when this label is the second of a consensus pair below the threshold: both labels"
     )
@@ -120,7 +122,9 @@ class AnnotatorFiguresPublic(BaseModel):
     agreement_with_annotators: float | None = Field(description="mean mIoU of the consensus pairs they are in")
     consensus_pairs: int
     median_seconds_per_image: float | None = Field(
-        None, description="once the web app records effort per version (not yet recorded: null)"
+        None,
+        description="median active seconds per image (an image's saves summed) over their saves that recorded "
+        "effort; null when none did",
     )
 
 

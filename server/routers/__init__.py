@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from server.routers import (
     confidence,
     consensus,
+    effort,
     images,
     imports,
     jobs,
@@ -35,6 +36,7 @@ ALL_ROUTERS: list[APIRouter] = [
     sam.router,
     labels.router,
     rounds.router,
+    effort.router,
     reviews.router,
     consensus.router,
     team.router,

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from server.deps import SessionDep, SettingsDep, require
+from server.effort_schemas import effort_public
 from server.label_export import ExportOptions, ExportProject, export_zip
 from server.label_formats import (
     check_s5mars_classes,
@@ -64,6 +65,8 @@ def manifest_item(image: Image, mask: MaskVersion) -> LabelManifestItem:
         confidence=mask.confidence,
         labeled_fraction=mask.labeled_fraction,
         sha256=mask.sha256,
+        effort=effort_public(mask.effort),
+        base_agreement=mask.base_agreement,
         created_at=mask.created_at,
     )
 
@@ -72,8 +75,10 @@ def manifest_item(image: Image, mask: MaskVersion) -> LabelManifestItem:
     "/labels",
     description=(
         "The label manifest: one row per image that has a label, in import order, with the label's source "
-        "(human, or model with its model version and confidence). Images without any label are not listed "
-        "(`GET /images?has_label=false` lists those). `model_version` keeps the labels that model made."
+        "(human, or model with its model version and confidence), the effort its save cost (human labels saved "
+        "from the web app) and its agreement with the version it was saved on top of. Images without any label "
+        "are not listed (`GET /images?has_label=false` lists those). `model_version` keeps the labels that model "
+        "made."
     ),
 )
 def list_project_labels(
@@ -202,7 +207,8 @@ def _download_name(project: Project, export_format: ExportFormat) -> str:
     responses={200: {"content": {"application/zip": {}}, "description": "A zip, streamed as it is made"}},
     description=(
         "Every labeled image's label as a zip, streamed while it is made. `format`: project (labels/<name>.png "
-        "in class ids, classes.json, splits/, labels.csv and manifest.json naming each label's source), s5mars "
+        "in class ids, classes.json, splits/, labels.csv and manifest.json naming each label's source, the effort "
+        "its save cost and its agreement with its base version), s5mars "
         "(the same labels in S5Mars raw ids 0 = NULL, 1..9; only for projects with the 9 S5Mars classes in "
         "order, else 422) or coco (annotations.json with one RLE annotation per class present, each with its "
         "source). `images=true` adds images/<name>.<ext>. Names are the image file names' stems, with "

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile, status
 from fastapi.responses import Response
 
 from server.deps import SessionDep, SettingsDep, require
+from server.effort_schemas import EFFORT_FORM_DESCRIPTION, MAX_EFFORT_JSON_CHARS, effort_public, parse_effort
 from server.errors import NOT_MODIFIED, error_responses
 from server.models import MaskSource, MaskVersion, User
 from server.rounds import start_auto_round_if_due
@@ -39,6 +40,8 @@ def mask_public(mask: MaskVersion, parent_version: int | None) -> MaskVersionPub
         class_ids=mask.class_ids,
         labeled_fraction=mask.labeled_fraction,
         confidence=mask.confidence,
+        effort=effort_public(mask.effort),
+        base_agreement=mask.base_agreement,
         created_at=mask.created_at,
     )
 
@@ -52,8 +55,11 @@ def mask_public(mask: MaskVersion, parent_version: int | None) -> MaskVersionPub
         "mask); if another version was saved since, the answer is 409 and nothing is stored. The mask is a "
         "single-channel PNG of the image's exact size: mode L, or mode P whose palette indices are the class ids; "
         "RGB is refused. Values: the project's class ids, or its ignore index. Marks the image labeled and ends "
-        "its queue claim. On an image of the project's consensus share whose human label so far is another "
-        "annotator's, this second label's agreement with it is computed and stored (GET .../consensus)."
+        "its queue claim. `effort` (a JSON object) records the work the save cost; the answer and the history "
+        "give it back, with `base_agreement`: the share of the pixels labelled in either the base version or this "
+        "one that have the same value in both (null without a base). On an image of the project's consensus share "
+        "whose human label so far is another annotator's, this second label's agreement with it is computed and "
+        "stored (GET .../consensus)."
     ),
 )
 def save_mask(
@@ -66,12 +72,28 @@ def save_mask(
     base_version: Annotated[
         int | None, Form(ge=1, le=MAX_INT, description="Version the edit started from; empty = none")
     ] = None,
+    effort: Annotated[
+        str | None,
+        Form(
+            max_length=MAX_EFFORT_JSON_CHARS,
+            description=EFFORT_FORM_DESCRIPTION,
+            json_schema_extra={"contentMediaType": "application/json"},
+        ),
+    ] = None,
 ) -> MaskVersionPublic:
+    counted = parse_effort(effort)
     image = get_image(session, project_id, image_id)
     limits = UploadLimits.from_settings(settings)
     data = mask.file.read(limits.max_upload_bytes + 1)
     saved = add_mask_version(
-        session, image, data, source=MaskSource.human, base_version=base_version, author_id=user.id, limits=limits
+        session,
+        image,
+        data,
+        source=MaskSource.human,
+        base_version=base_version,
+        author_id=user.id,
+        limits=limits,
+        effort=counted,
     )
     record_pair_if_second(session, image, saved)  # consensus: the second annotator's label, with its agreement
     session.commit()  # the label is saved whatever happens to the automatic round below

@@ -66,6 +66,7 @@ def review_queue(
                 author_name=authors.get(mask.author_id) if mask.author_id is not None else None,
                 labeled_fraction=mask.labeled_fraction,
                 saved_at=mask.created_at,
+                effort_seconds=(mask.effort or {}).get("active_seconds"),
                 consensus=consensus.get(mask.id),
             )
         )

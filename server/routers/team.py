@@ -10,6 +10,7 @@ from server.deps import SessionDep, require
 from server.models import User
 from server.schemas import PathId
 from server.store import team as store
+from server.store.effort import median_seconds_by_author
 from server.store.projects import get_project
 from server.team_schemas import AnnotatorFiguresPublic, ReviewPanelPublic, TeamFigures
 
@@ -22,8 +23,9 @@ router = APIRouter(prefix="/projects/{project_id}", tags=["team"])
         "Per annotator (members who label, and anyone who saved a human label here): labels saved, decisions on "
         "them and the acceptance rate, agreement with reviewers (mIoU with the corrections a reviewer or lead "
         f"saved on top of their labels, the newest {store.MAX_CORRECTIONS}) and with other annotators (mean mIoU "
-        "of their consensus pairs), median time per image (null until effort is recorded). The review panel: "
-        "pending, accepted, rejected, consensus pairs and disagreements."
+        "of their consensus pairs), median active seconds per image (an image's saves summed; null until the web "
+        "app recorded effort for them). The review panel: pending, accepted, rejected, consensus pairs and "
+        "disagreements."
     ),
 )
 def team_figures(
@@ -31,6 +33,7 @@ def team_figures(
 ) -> TeamFigures:
     project = get_project(session, project_id)
     panel = store.review_panel(session, project)
+    seconds = median_seconds_by_author(session, project.id)
     return TeamFigures(
         review=ReviewPanelPublic(
             pending=panel.pending,
@@ -54,6 +57,7 @@ def team_figures(
                 corrections=len(f.correction_mious),
                 agreement_with_annotators=store.mean(f.pair_mious),
                 consensus_pairs=len(f.pair_mious),
+                median_seconds_per_image=seconds.get(f.user_id),
             )
             for f in store.annotator_figures(session, project)
         ],

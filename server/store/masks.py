@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image as PILImage
@@ -19,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
 from server.models import Image, ImageStatus, MaskSource, MaskVersion, Project
+from server.store.effort import pixel_agreement
 from server.store.errors import Conflict, InvalidInput, NotFound, TooLarge
 from server.store.limits import UploadLimits
 
@@ -29,6 +31,7 @@ class CheckedMask:
     sha256: str
     class_ids: list[int]
     labeled_fraction: float
+    ids: np.ndarray  # the class ids, H×W uint8
 
 
 def check_mask_png(data: bytes, project: Project, width: int, height: int, limits: UploadLimits) -> CheckedMask:
@@ -73,6 +76,7 @@ def check_mask_png(data: bytes, project: Project, width: int, height: int, limit
         sha256=hashlib.sha256(png).hexdigest(),
         class_ids=[v for v in present if v != project.ignore_index],
         labeled_fraction=float(np.mean(ids != project.ignore_index)),
+        ids=ids,
     )
 
 
@@ -107,6 +111,13 @@ def mask_history(session: Session, image_id: int) -> list[MaskVersion]:
     )
 
 
+def _agreement_with(base: MaskVersion | None, ids: np.ndarray, ignore_index: int) -> float | None:
+    if base is None:
+        return None
+    base_ids = np.asarray(PILImage.open(io.BytesIO(base.png)), dtype=np.uint8)
+    return pixel_agreement(base_ids, ids, ignore_index)
+
+
 def add_mask_version(
     session: Session,
     image: Image,
@@ -118,9 +129,11 @@ def add_mask_version(
     model_version_id: int | None = None,
     confidence: float | None = None,
     limits: UploadLimits | None = None,
+    effort: dict[str, Any] | None = None,
 ) -> MaskVersion:
     """Store a new version on top of `base_version` (None for the first). Conflict when another version
-    was saved since; InvalidInput / TooLarge for a bad PNG. Does not commit."""
+    was saved since; InvalidInput / TooLarge for a bad PNG. `effort`: what the web app counted for this save
+    (validated by the caller). The version's agreement with its base is computed and stored. Does not commit."""
     project = session.get(Project, image.project_id)
     assert project is not None
     checked = check_mask_png(png, project, image.width, image.height, limits or UploadLimits.from_settings())
@@ -146,6 +159,8 @@ def add_mask_version(
         class_ids=checked.class_ids,
         labeled_fraction=checked.labeled_fraction,
         confidence=confidence,
+        effort=effort,
+        base_agreement=_agreement_with(latest, checked.ids, project.ignore_index),
     )
     try:
         with session.begin_nested():
