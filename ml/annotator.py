@@ -392,6 +392,31 @@ def annotate_images(
     return results
 
 
+def round_effort(
+    source: SampleSource,
+    ids: Sequence[str],
+    checkpoint: Path,
+    device: str = "cpu",
+    threads: int = 1,
+    config: AnnotatorConfig | None = None,
+) -> dict[str, Any]:
+    """The effort to label `ids` (a round's picks) from empty and from the checkpoint's prediction, web tools:
+    mean actions per image of each, their summaries (without the curve) and the actions per image."""
+    annotator = build_annotator("web", config, threads)
+    cap = annotator.config.max_actions
+    starts: dict[str, StartFn | None] = {"from_empty": None, "from_model": model_start(checkpoint, device)}
+    entry: dict[str, Any] = {"images": 0, "checkpoint": str(checkpoint), "target": annotator.config.target}
+    for name, start in starts.items():
+        results = annotate_images(annotator, source, ids, start)
+        summary = summarise(results, cap)
+        summary.pop("mean_agreement_curve", None)
+        entry["images"] = len(results)
+        entry[name] = summary.get("mean_actions")
+        entry[f"{name}_summary"] = summary
+        entry[f"{name}_actions"] = {r.image_id: r.total_actions for r in results}
+    return entry
+
+
 # ------------------------------------------------------------------------------------------- summaries
 
 

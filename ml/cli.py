@@ -91,6 +91,9 @@ def add_ml_commands(subparsers: argparse._SubParsersAction) -> None:
     sim.add_argument("--checkpoint-dir", type=Path, default=None, help="round checkpoints (default: --out)")
     sim.add_argument("--train-options", type=_json_dict, default={}, help="JSON for TrainConfig.options")
     sim.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    sim.add_argument(
+        "--effort", action="store_true", help="record the simulated annotator's actions on each round's picks"
+    )
     sim.set_defaults(handler=handle_simulate)
 
     ev = subparsers.add_parser("evaluate", help="score a saved model on a dataset folder (mIoU, IoU, confusion)")
@@ -107,7 +110,9 @@ def add_ml_commands(subparsers: argparse._SubParsersAction) -> None:
     pl = subparsers.add_parser("plot", help="label-efficiency plot from simulate run folders")
     pl.add_argument("runs", type=Path, nargs="+", help="run folders (round_*.json)")
     pl.add_argument("--out", type=Path, required=True, help="PNG file")
-    pl.add_argument("--metric", default="miou", help="miou | miou_without_rock | pixel_accuracy")
+    pl.add_argument(
+        "--metric", default="miou", help="miou | miou_without_rock | pixel_accuracy | effort (actions per pick)"
+    )
     pl.add_argument("--title", default=None)
     pl.set_defaults(handler=handle_plot)
 
@@ -174,6 +179,7 @@ def handle_simulate(args: argparse.Namespace) -> int:
         round0_cache=args.round0_cache,
         checkpoint_dir=args.checkpoint_dir,
         train_options=args.train_options,
+        effort=args.effort,
     )
     records = run_simulation(config)
     png = plot([args.out], args.out / "label_efficiency.png")

@@ -76,6 +76,7 @@ class SimulationConfig:
     round0_cache: Path | None = None
     checkpoint_dir: Path | None = None  # where round checkpoints go; None = inside `out`
     train_options: dict[str, Any] = field(default_factory=dict)
+    effort: bool = False  # each round with picks records the simulated annotator's effort on them (ml.annotator)
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -263,7 +264,7 @@ def _check_run_file(config: SimulationConfig) -> None:
     current = {**config.to_json(), "train_fingerprint": train_fingerprint(config)}
     if path.exists():
         saved = json.loads(path.read_text())
-        ignore = {"out", "device", "score_batch_size", "eval_batch_size", "checkpoint_dir"}
+        ignore = {"out", "device", "score_batch_size", "eval_batch_size", "checkpoint_dir", "effort"}
         if "train_fingerprint" not in saved:  # a run folder from before fingerprints: its config fields decide
             ignore.add("train_fingerprint")
         changed = sorted(k for k in current if k not in ignore and saved.get(k) != current[k])
@@ -382,6 +383,10 @@ def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress)
             "train_config": asdict(result.train_config),
             "trainer_metrics": result.trainer_metrics,
         }
+        if config.effort and queried:  # labelling the picks from empty and from this round's prediction
+            from ml.annotator import round_effort
+
+            record["effort"] = round_effort(ds.pool, queried, result.checkpoint, config.device)
         write_json_atomic(path, record)
         records.append(record)
         rounds_bar.set_postfix_str(f"labeled {len(labeled)} mIoU {evaluation['miou']:.3f}")
@@ -405,6 +410,13 @@ def curves(run_dirs: Sequence[Path], metric: str = "miou") -> dict[str, dict[int
     out: dict[str, dict[int, list[float]]] = {}
     for run_dir in run_dirs:
         for record in read_rounds(run_dir):
+            if metric == "effort":  # mean actions per picked image, from empty and from the model, two lines
+                for start in ("from_empty", "from_model"):
+                    if (record.get("effort") or {}).get(start) is not None:
+                        label = f"{run_label(run_dir)} {start.replace('_', ' ')}"
+                        out.setdefault(label, {}).setdefault(int(record["labeled_count"]), [])
+                        out[label][int(record["labeled_count"])].append(record["effort"][start])
+                continue
             value = record.get(metric)
             if value is None or (isinstance(value, float) and math.isnan(value)):
                 continue
@@ -442,7 +454,7 @@ def plot(run_dirs: Sequence[Path], out_png: Path, metric: str = "miou", title: s
         if seeds > 1:
             ax.fill_between(xs, lo, hi, alpha=0.15, color=line.get_color())
     ax.set_xlabel("labelled images")
-    ax.set_ylabel(metric)
+    ax.set_ylabel("mean actions per picked image" if metric == "effort" else metric)
     ax.set_title(title or "label efficiency")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

@@ -205,3 +205,44 @@ def test_cli_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], e
     assert ml_main(["simulate-annotator", "--tools", "manual", "--out", str(tmp_path / "out"), *argv]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------------- effort in simulate
+
+
+def test_plot_draws_effort_from_empty_and_from_the_model(tmp_path: Path) -> None:
+    from ml.simulate import curves, plot
+
+    run = tmp_path / "cps-ueq-seed0"
+    run.mkdir()
+    for index, (count, empty, model) in enumerate([(4, 6.0, 3.0), (7, 5.0, 2.0)]):
+        record = {"round": index, "labeled_count": count, "effort": {"from_empty": empty, "from_model": model}}
+        (run / f"round_{index:03d}.json").write_text(json.dumps(record))
+    (run / "round_002.json").write_text(json.dumps({"round": 2, "labeled_count": 10, "miou": 0.5}))
+    assert curves([run], "effort") == {
+        "cps-ueq from empty": {4: [6.0], 7: [5.0]},
+        "cps-ueq from model": {4: [3.0], 7: [2.0]},
+    }
+    assert plot([run], tmp_path / "effort.png", metric="effort").stat().st_size > 1000
+
+
+@pytest.mark.ml
+def test_simulate_with_effort_records_it_per_round(tmp_path: Path, sam: OnnxSam) -> None:
+    import torch
+
+    from ml.simulate import SimulationConfig, run_simulation
+    from ml.synthetic import write_synthetic_dataset
+
+    torch.set_num_threads(1)
+    data = tmp_path / "data"
+    write_synthetic_dataset(data, count=12, size=64, seed=3, val_fraction=0.25)
+    config = SimulationConfig(
+        data=data, out=tmp_path / "run", initial="3", budget="5", rounds=1, steps=1, crop_size=64, device="cpu",
+        method="supervised", strategy="random", effort=True,
+    )  # fmt: skip
+    first, last = run_simulation(config)
+    effort = first["effort"]
+    assert effort["images"] == 2 and set(effort["from_empty_actions"]) == set(first["queried_ids"])
+    assert effort["from_empty"] >= 1 and effort["from_model"] >= 0
+    assert effort["from_model_summary"]["images"] == 2 and effort["checkpoint"] == first["checkpoint"]
+    assert "effort" not in last  # the final round picks nothing
