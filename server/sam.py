@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,9 +16,11 @@ from ml.sam.backends import configured_model_id
 from ml.sam.browser import DEFAULT_DECODER
 from ml.sam.cache import EmbeddingCache
 from ml.sam.official_export import official_decoder_name
-from server.jobs import create_job
+from server.db import session_scope
+from server.jobs import BrokerUnavailable, commit_and_send, create_job
 from server.models import Image, Job, JobStatus
 from server.settings import Settings
+from server.store.queue import LATEST_DONE_ROUND, queue_head
 
 log = logging.getLogger(__name__)
 
@@ -87,3 +90,23 @@ def ensure_embeddings(
             new.append(job)
         by_image[image.id] = job
     return by_image, new
+
+
+def embed_queue_head(
+    settings: Settings, project_id: int, *, created_by: int | None, round_id: int | None = LATEST_DONE_ROUND
+) -> dict[str, Any]:
+    """Embed the head of the project's queue ahead of any annotator: a `sam_embed` job (in rank order, so the
+    interactive workers take the first image first) for each of the first MARSLABEL_SAM_QUEUE_HEAD images that is
+    neither cached nor queued. Called by the import job when it ends and by a round once its ranking is stored
+    (`round_id`: that ranking). Its own transaction. A broker that refuses is said in the answer, not raised: the
+    import or round that called it succeeded, and queue/next or the embedding route asks again later."""
+    with session_scope(settings.resolved_database_url) as session:
+        head = queue_head(session, project_id, settings.sam_queue_head, round_id)
+        _by_image, new = ensure_embeddings(session, settings, head, created_by)
+        answer: dict[str, Any] = {"images": [image.id for image in head], "jobs": [job.id for job in new]}
+        try:
+            commit_and_send(session, settings, new)
+        except BrokerUnavailable as error:
+            log.warning("project %s: embeddings of the queue's head not queued: %s", project_id, error)
+            answer["error"] = error.detail
+    return answer

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
         2 * 1024**3, description="Bound on the SAM embedding cache on disk; least recently used evicted first"
     )
     sam_prefetch: int = Field(3, description="Unclaimed queue images embedded ahead on each `queue/next`")
+    sam_queue_head: int = Field(
+        8, description="Images at the head of the queue embedded after an import and after each query round"
+    )
     sam_checkpoint: Path | None = Field(
         None, description="Official SAM checkpoint for the segment_anything backend (GPU workers); unset = none"
     )

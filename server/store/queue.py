@@ -186,6 +186,24 @@ def skip_image(session: Session, image: Image, user_id: int) -> None:
     session.flush()
 
 
+LATEST_DONE_ROUND = -1  # queue_head's default: the ranking of the latest done round
+
+
+def queue_head(session: Session, project_id: int, limit: int, round_id: int | None = LATEST_DONE_ROUND) -> list[Image]:
+    """The first `limit` images the queue would hand to anyone now (unlabeled pool images nobody holds), in the
+    ranking of `round_id` (default: the latest done round; None: import order). What SAM embeds after an import,
+    and after a round with that round's ranking (written before the round itself is marked done)."""
+    if limit <= 0:
+        return []
+    if round_id == LATEST_DONE_ROUND:
+        round_id = latest_done_round_id(session, project_id)
+    free = or_(Image.claimed_by.is_(None), Image.claim_expires_at <= utcnow())
+    query = _with_scores(select(Image), round_id).where(
+        Image.project_id == project_id, Image.split == Split.pool, Image.status == ImageStatus.unlabeled, free
+    )
+    return list(session.scalars(_ranked(query, round_id).limit(limit)))
+
+
 def upcoming_images(session: Session, project_id: int, user_id: int, limit: int) -> list[Image]:
     """The next `limit` images `claim_next_image` would hand this user, in rank order, without claiming them
     (what SAM embeds ahead of time)."""

@@ -1,7 +1,8 @@
 """The `import` job: every image of a server-side folder into a project, through store.images.add_image.
 
 Images are committed in chunks, so progress is visible while it runs and a cancel keeps what was committed.
-Duplicates and rejected files are counted with their reasons; neither stops the import.
+Duplicates and rejected files are counted with their reasons; neither stops the import. Once the images are in,
+the head of the queue gets its SAM embeddings queued (result `sam_embed`), so the first image opens SAM-ready.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from server.store.limits import UploadLimits
 from server.store.projects import get_project
 from worker.context import JobContext
 from worker.import_layouts import ImportItem, plan_import
+from worker.sam_ahead import embed_head
 
 CHUNK = 25  # images per commit
 LISTED_MAX = 200  # rejected / duplicate file names kept in the result
@@ -98,4 +100,6 @@ def run_import(ctx: JobContext) -> dict[str, Any]:
             f"{result['processed']} of {total}: {result['stored']} stored, {result['duplicate']} duplicate, "
             f"{result['rejected']} rejected",
         )
+    if result["stored"]:
+        result["sam_embed"] = embed_head(ctx, ctx.project_id)  # type: ignore[arg-type]
     return result

@@ -4,7 +4,7 @@ the model version, the scores and the round's end in one transaction.
 Nothing is half-made: the model version and the scores appear together, after training and scoring ended.
 A re-delivered job (its worker died) resumes training from its checkpoint; a cancelled or failed one
 deletes that checkpoint. A round whose model version exists already (its worker died after the commit)
-returns it instead of training again.
+returns it instead of training again. Once recorded, the head of the new ranking gets its SAM embeddings queued.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from server.db import session_scope
 from server.models import ModelVersion, Project, Round, Score
 from worker.context import JobContext
 from worker.project_data import ProjectSource, project_split
+from worker.sam_ahead import embed_head
 
 
 def round_settings(params: dict[str, Any], index: int) -> RoundSettings:
@@ -160,7 +161,10 @@ def run_round(ctx: JobContext) -> dict[str, Any]:
         model_version_id = version.id
     shutil.rmtree(workdir, ignore_errors=True)
     store_seconds = time.perf_counter() - started
+    # The new ranking's head gets its SAM embeddings now, before the first annotator asks for it.
+    embedded = embed_head(ctx, project_id, round_id)
     return {
+        "sam_embed": embedded,
         "round_id": round_id,
         "model_version_id": model_version_id,
         "miou": metrics["miou"],
