@@ -5,6 +5,7 @@ import { getToken } from '../api.js';
 import { SamClient } from '../sam/sam-client.js';
 import { reportError } from '../ui.js';
 import { ServerDecoder, forcedDecoder, measureDecoders } from './decoder-choice.js';
+import { cleanSamMask } from './mask-cleanup.js';
 import { current } from './open-image.js';
 import { onToolChange, onValueChange, selection } from './selection.js';
 import { timings, valueColor, valueName } from './session.js';
@@ -102,7 +103,9 @@ export function setDragBox(box) {
 
 export function commitPreview() {
   if (!sam.preview || !current.editor) return;
-  current.editor.apply(sam.preview.mask, selection.value);
+  const { editor } = current;
+  // Speckle dropped, pinholes filled, thin unlabelled seams to the labels around claimed (mask-cleanup.js).
+  editor.apply(cleanSamMask(sam.preview.mask, editor.mask, editor.width, editor.height).mask, selection.value);
   clearPrompt();
   // Said in the SAM status, not as a message: one per commit would pile up over the image.
   samStatus(`committed as ${valueName(selection.value)} · click for the next mask`);
