@@ -9,6 +9,7 @@
 //   tools.js        pointer gestures: pan, SAM clicks and boxes, brush, eraser, fill, wheel zoom
 //   sam-prompts.js  the SAM prompt, its preview and committing it; decoder-choice.js browser or server decoder
 //   editor.js, history.js   the mask's pixels and the undo/redo of strokes
+//   effort.js       the work the open image costs (active seconds, actions by kind), sent with each save
 //   open-image.js   the open image and its edit; load-save.js opens, saves, resolves conflicts, next/skip
 //   panel.js        the side panel and status bar; counter.js the labeled counter
 //   keys.js         the key bindings, as a table
@@ -16,6 +17,7 @@
 import { api } from '../api.js';
 import { projectIdFromUrl, renderHeader, reportError, requireUser } from '../ui.js';
 import { keepCounterCurrent, updateCounter } from './counter.js';
+import { effortSnapshot } from './effort.js';
 import { installKeyBindings } from './keys.js';
 import { nextFromQueue, openImageById } from './load-save.js';
 import { current } from './open-image.js';
@@ -62,6 +64,9 @@ window.annotator = Object.freeze({
   },
   get timings() {
     return timings;
+  },
+  get effort() {
+    return effortSnapshot(); // what the next save would send
   },
 });
 

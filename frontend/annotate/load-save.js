@@ -7,6 +7,7 @@ import { reportError, say } from '../ui.js';
 import { showModelConfidence } from './confidence.js';
 import { updateCounter } from './counter.js';
 import { MaskEditor } from './editor.js';
+import { effortSaved, effortSnapshot, startEffort, stopEffort } from './effort.js';
 import { current, dirty } from './open-image.js';
 import { decodeGrayPng, encodeGrayPng } from './png.js';
 import { clearPrompt, openSamImage } from './sam-prompts.js';
@@ -67,6 +68,7 @@ export async function openImage(image, claim = null) {
   current.editor = new MaskEditor(image.width, image.height, mask, { onChange: maskChanged });
   current.savedRevision = current.editor.revision;
   showPicture(bitmap, image.width, image.height, current.editor.mask);
+  startEffort(); // the work this image costs counts from here, sent with each save
   current.busy = false;
   timings.openMs = performance.now() - started;
   timings.readyAt = performance.now(); // since navigation start
@@ -115,6 +117,7 @@ export async function nextFromQueue() {
   if (!answer.image) {
     current.image = null;
     current.editor = null;
+    stopEffort();
     clearPicture();
     $('image-name').textContent = 'Nothing left in the queue for you.';
     $('image-rank').textContent = '';
@@ -129,12 +132,13 @@ export async function nextFromQueue() {
   updateCounter(); // a round may have ended since the last image
 }
 
-async function postMask(baseVersion) {
+async function postMask(baseVersion, effort) {
   const { image, editor } = current;
   const blob = await encodeGrayPng(editor.mask, image.width, image.height);
   const form = new FormData();
   form.append('mask', blob, `${image.file_name.replace(/\.[^.]*$/, '')}.png`);
   if (baseVersion != null) form.append('base_version', String(baseVersion));
+  form.append('effort', JSON.stringify(effort));
   return api(`/projects/${session.projectId}/images/${image.id}/masks`, { form, what: 'saving the mask' });
 }
 
@@ -166,7 +170,9 @@ export async function save({ overwrite = false } = {}) {
       base = history.length ? Math.max(...history.map((m) => m.version)) : null;
     }
     const revision = current.editor.revision;
-    const saved = await postMask(base);
+    const effort = effortSnapshot(); // since the image was opened or last saved
+    const saved = await postMask(base, effort);
+    effortSaved(effort);
     current.baseVersion = saved.version;
     current.baseSource = saved.source;
     current.baseModel = null;

@@ -3,6 +3,7 @@
 
 import { h, rgb } from '../ui.js';
 import { IGNORE } from './editor.js';
+import { countAction } from './effort.js';
 import { current, savedState } from './open-image.js';
 import { clearPrompt, commitPreview, sam } from './sam-prompts.js';
 import { selection, setBrushDiameter, setTool, setValue } from './selection.js';
@@ -74,12 +75,12 @@ export function buildPalette() {
 }
 
 export function undo() {
-  if (current.editor) current.editor.undo();
+  if (current.editor && current.editor.undo()) countAction('undos');
   updateStatus();
 }
 
 export function redo() {
-  if (current.editor) current.editor.redo();
+  if (current.editor && current.editor.redo()) countAction('redos');
   updateStatus();
 }
 

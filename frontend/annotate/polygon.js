@@ -1,6 +1,7 @@
 // The polygon tool: corners clicked one by one; closing the outline (click on the first corner, double-click,
 // Enter) fills its inside with the class as one undo step. Right click or Backspace drops the last corner.
 
+import { countAction } from './effort.js';
 import { current } from './open-image.js';
 import { onToolChange, selection } from './selection.js';
 import { requestDraw, updateStatus } from './view.js';
@@ -40,6 +41,7 @@ export function closePolygon() {
   requestDraw();
   if (points.length < 3 || !current.editor) return false;
   current.editor.polygon(points, selection.value);
+  countAction('polygons');
   updateStatus();
   return true;
 }

@@ -5,6 +5,7 @@ import { getToken } from '../api.js';
 import { SamClient } from '../sam/sam-client.js';
 import { reportError } from '../ui.js';
 import { ServerDecoder, forcedDecoder, measureDecoders } from './decoder-choice.js';
+import { countAction } from './effort.js';
 import { cleanSamMask } from './mask-cleanup.js';
 import { current } from './open-image.js';
 import { onToolChange, onValueChange, selection } from './selection.js';
@@ -85,6 +86,7 @@ async function decodePrompt() {
 
 /** A click: label 1 includes, 0 excludes; the prompt is decoded again. */
 export function addPoint(x, y, label) {
+  countAction(label === 1 ? 'sam_positive_clicks' : 'sam_negative_clicks');
   sam.prompt.points.push([x, y]);
   sam.prompt.labels.push(label);
   requestDraw();
@@ -93,6 +95,7 @@ export function addPoint(x, y, label) {
 
 /** A dragged box [x0, y0, x1, y1] replaces the prompt's box. */
 export function setBox(box) {
+  countAction('sam_boxes');
   sam.prompt.box = box;
   decodePrompt();
 }
@@ -106,6 +109,7 @@ export function commitPreview() {
   const { editor } = current;
   // Speckle dropped, pinholes filled, thin unlabelled seams to the labels around claimed (mask-cleanup.js).
   editor.apply(cleanSamMask(sam.preview.mask, editor.mask, editor.width, editor.height).mask, selection.value);
+  countAction('sam_commits');
   clearPrompt();
   // Said in the SAM status, not as a message: one per commit would pile up over the image.
   samStatus(`committed as ${valueName(selection.value)} · click for the next mask`);

@@ -2,6 +2,7 @@
 // strokes, flood fill, polygon corners; and the wheel zoom. One gesture at a time, from press to release.
 
 import { IGNORE } from './editor.js';
+import { countAction } from './effort.js';
 import { current } from './open-image.js';
 import { closePolygon, drawPolygonLayer, dropLastCorner, polygonClick } from './polygon.js';
 import { addPoint, setBox, setDragBox } from './sam-prompts.js';
@@ -56,12 +57,15 @@ function pointerDown(event) {
   }
   if (event.button !== 0) return;
   if (selection.tool === 'fill') {
-    if (inside(point)) current.editor.fill(point.x, point.y, selection.value);
+    if (inside(point)) {
+      current.editor.fill(point.x, point.y, selection.value);
+      countAction('fills');
+    }
     return;
   }
   current.editor.beginStroke();
   current.editor.disc(point.x, point.y, selection.brushRadius, paintValue());
-  pointer.gesture = { kind: 'paint', last: point };
+  pointer.gesture = { kind: 'paint', last: point, eraser: selection.tool === 'eraser' };
   capture(event);
 }
 
@@ -97,6 +101,7 @@ function endGesture() {
   if (!gesture) return;
   if (gesture.kind === 'paint') {
     current.editor.endStroke();
+    countAction(gesture.eraser ? 'eraser_strokes' : 'brush_strokes');
     updateStatus();
   } else if (gesture.kind === 'sam-box') {
     if (gesture.box && gesture.box[2] - gesture.box[0] >= 1 && gesture.box[3] - gesture.box[1] >= 1) setBox(gesture.box);

@@ -1,10 +1,11 @@
 // The lead's dashboard: import (upload with a progress bar, or a server folder as a job), start a round, follow
-// jobs live by server-sent events with cancel, the label-efficiency curve, the ranked queue, model versions,
-// exports. Clients (read-only) see the results without the controls.
+// jobs live by server-sent events with cancel, the label-efficiency curve and the effort per image beside it
+// (effort.js), the ranked queue, model versions, exports. Clients (read-only) see the results without the controls.
 
 import { API_BASE, ApiError, api, blobUrl, describeFailure, followJob, getToken, isTerminal } from '../api.js';
 import { can, formatDate, h, inProject, projectIdFromUrl, renderHeader, reportError, requireUser, say } from '../ui.js';
 import { renderCurve, renderIouTable } from './curve.js';
+import { renderEffort } from './effort.js';
 import { openPseudoLabelDialog } from './pseudo-label-dialog.js';
 import { renderTeamPanels } from './team.js';
 
@@ -114,11 +115,16 @@ $('round-form').addEventListener('submit', async (event) => {
   };
   if (form.steps.value) body.steps = Number(form.steps.value);
   if (form.crop_size.value) body.crop_size = Number(form.crop_size.value);
+  if (form.self_training.checked) {
+    body.self_training = { threshold: Number(form.st_threshold.value || 0.9) };
+    if (form.steps.value) body.self_training.steps = Number(form.steps.value);
+  }
   $('start-round').disabled = true;
   try {
     const round = await api(`/projects/${state.projectId}/rounds`, { json: body, what: 'starting the round' });
     state.roundOfJob.set(round.job_id, round.index);
-    say(`Round ${round.index} started (${round.method} / ${round.strategy}, budget ${round.budget} images).`);
+    const selfTrained = round.params && round.params.self_training ? ', self-trained model' : '';
+    say(`Round ${round.index} started (${round.method} / ${round.strategy}, budget ${round.budget} images${selfTrained}).`);
     trackJob(round.job || (await api(`/jobs/${round.job_id}`))).catch(() => {});
   } catch (error) {
     if (error instanceof ApiError && error.status === 409 && error.body && error.body.job_id) {
@@ -298,7 +304,7 @@ function refreshResults() {
   refreshing = (async () => {
     try {
       const metrics = await refreshCurve();
-      await Promise.all([refreshQueue(metrics), refreshModels(), refreshSummary()]);
+      await Promise.all([refreshQueue(metrics), refreshModels(), refreshSummary(), renderEffort($('effort-panel'), state.projectId)]);
     } catch (error) {
       reportError(error);
     } finally {

@@ -1,7 +1,7 @@
 // The dashboard's team panels: the review panel (pending, accepted, rejected, consensus disagreements) and the
 // per-annotator figures (labels saved, acceptance rate, agreement with reviewers and with other annotators, median
-// time per image once effort is recorded), from GET /projects/{id}/team. Its own module: dashboard.js only calls
-// renderTeamPanels once the project is known; the sections are added to the dashboard's grid here.
+// time per image from the effort the annotation view records), from GET /projects/{id}/team. Its own module:
+// dashboard.js only calls renderTeamPanels once the project is known; the sections are added to the grid here.
 
 import { api } from '../api.js';
 import { h, reportError } from '../ui.js';
@@ -52,7 +52,7 @@ function annotatorPanel(annotators) {
       h('td', { class: 'num', dataset: { figure: 'acceptance' } }, share(a.acceptance_rate)),
       h('td', { class: 'num', dataset: { figure: 'reviewers' }, title: `${a.corrections} corrections` }, share(a.agreement_with_reviewers)),
       h('td', { class: 'num', dataset: { figure: 'annotators' }, title: `${a.consensus_pairs} consensus pairs` }, share(a.agreement_with_annotators)),
-      h('td', { class: 'num', title: 'recorded once the annotation view sends effort' }, seconds(a.median_seconds_per_image))))));
+      h('td', { class: 'num', title: 'median active seconds per image, from the effort the annotation view sends with each save' }, seconds(a.median_seconds_per_image))))));
 }
 
 /** Draw (or redraw) the review and annotator panels of project `projectId`; errors are shown, never thrown. */
