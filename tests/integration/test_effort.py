@@ -166,7 +166,7 @@ def test_bad_effort_is_a_422_naming_the_field_and_nothing_is_stored(
     assert session.scalar(select(func.count()).select_from(MaskVersion)) == 0
 
 
-def test_manifest_and_exports_carry_effort_and_agreement(client: TestClient, headers: dict, session: Session) -> None:
+def test_manifest_exports_and_review_queue_carry_effort(client: TestClient, headers: dict, session: Session) -> None:
     project = make_project(session)
     corrected, scratch = stored_image(session, project, 4), stored_image(session, project, 5)
     add_model_mask(session, corrected, BASE, model_version(session, project))
@@ -197,6 +197,12 @@ def test_manifest_and_exports_carry_effort_and_agreement(client: TestClient, hea
     assert (rows[corrected.id]["effort_active_seconds"], rows[corrected.id]["effort_actions"]) == ("30.0", "4")
     assert float(rows[corrected.id]["base_agreement"]) == pytest.approx(KNOWN_AGREEMENT)
     assert (rows[scratch.id]["effort_active_seconds"], rows[scratch.id]["effort_actions"]) == ("", "")
+
+    queue = client.get(f"/api/v1/projects/{project.id}/reviews/queue", headers=headers[Role.lead]).json()
+    assert {item["image"]["id"]: item["effort_seconds"] for item in queue["items"]} == {
+        corrected.id: 30.0,
+        scratch.id: None,
+    }
 
     coco = json.loads(export("coco").read("annotations.json"))
     images = {entry["id"]: entry for entry in coco["images"]}
