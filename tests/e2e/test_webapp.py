@@ -305,8 +305,10 @@ def test_dashboard_round_progress_curve_queue_and_export(
         page.click("#round-form summary")
         page.fill("#round-steps", TINY_ROUND["steps"])
         page.fill("#round-crop", TINY_ROUND["crop"])
+        page.check("#round-self-training")  # the first round's model is self-trained, its student as tiny
         page.click("#start-round")
         page.wait_for_selector("text=Round 1 started")
+        assert page.locator("text=self-trained model").count() >= 1
         job_row = page.locator("#jobs .job").first
         job_row.wait_for()
         page.wait_for_function(
@@ -332,6 +334,15 @@ def test_dashboard_round_progress_curve_queue_and_export(
         scores = page.locator("#queue .queue-item strong").all_inner_texts()
         assert scores == [f"#{rank}" for rank in range(1, 8)], scores
         assert page.locator("#models tbody tr").count() == 1
+        stored = page.evaluate(
+            """async (pid) => {
+              const token = sessionStorage.getItem('marslabel.token');
+              const answer = await fetch(`/api/v1/projects/${pid}/rounds`, { headers: { Authorization: `Bearer ${token}` } });
+              return (await answer.json()).find((r) => r.index === 1).params.self_training;
+            }""",
+            project_id,
+        )
+        assert stored == {"threshold": 0.9, "class_keep": None, "steps": int(TINY_ROUND["steps"])}, stored
         page.hover("#curve-svg circle.point")
         tooltip = page.locator("#curve .tooltip")
         assert tooltip.get_attribute("visibility") == "visible"
@@ -352,6 +363,7 @@ def test_dashboard_round_progress_curve_queue_and_export(
             assert any(name.endswith(".json") for name in archive.namelist())
 
         # A long round, cancelled from its job row while it runs.
+        page.uncheck("#round-self-training")
         page.fill("#round-steps", "5000")  # the cpu profile's cap (MARSLABEL_MAX_ROUND_STEPS_CPU)
         page.click("#start-round")
         page.wait_for_selector("text=Round 2 started")
