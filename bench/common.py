@@ -83,6 +83,33 @@ def api_server(database_url: str, data_dir: Path) -> Iterator[str]:
         log.close()
 
 
+@contextmanager
+def worker_process(database_url: str, data_dir: Path, queues: str = "interactive") -> Iterator[None]:
+    """`marslabel worker --queues <queues>` in a process of its own, on the embedded broker of `data_dir` (the one
+    an api_server on the same folder sends to): what computes an embedding nobody computed ahead."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MARSLABEL_")}
+    env.update(MARSLABEL_DATABASE_URL=database_url, MARSLABEL_DATA_DIR=str(data_dir))
+    log = (data_dir / f"worker-{queues.replace(',', '-')}.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "worker", "--queues", queues],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        yield
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+        log.close()
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:
