@@ -92,21 +92,35 @@ def ensure_embeddings(
     return by_image, new
 
 
-def embed_queue_head(
-    settings: Settings, project_id: int, *, created_by: int | None, round_id: int | None = LATEST_DONE_ROUND
+def queue_head_embeddings(
+    session: Session,
+    settings: Settings,
+    project_id: int,
+    *,
+    created_by: int | None,
+    round_id: int | None = LATEST_DONE_ROUND,
 ) -> dict[str, Any]:
     """Embed the head of the project's queue ahead of any annotator: a `sam_embed` job (in rank order, so the
     interactive workers take the first image first) for each of the first MARSLABEL_SAM_QUEUE_HEAD images that is
-    neither cached nor queued. Called by the import job when it ends and by a round once its ranking is stored
-    (`round_id`: that ranking). Its own transaction. A broker that refuses is said in the answer, not raised: the
-    import or round that called it succeeded, and queue/next or the embedding route asks again later."""
-    with session_scope(settings.resolved_database_url) as session:
-        head = queue_head(session, project_id, settings.sam_queue_head, round_id)
-        _by_image, new = ensure_embeddings(session, settings, head, created_by)
-        answer: dict[str, Any] = {"images": [image.id for image in head], "jobs": [job.id for job in new]}
-        try:
-            commit_and_send(session, settings, new)
-        except BrokerUnavailable as error:
-            log.warning("project %s: embeddings of the queue's head not queued: %s", project_id, error)
-            answer["error"] = error.detail
+    neither cached nor queued, in the caller's transaction, which it commits (with what the caller added before it:
+    an upload's images) through server.jobs.commit_and_send. Answers {"images": the head, "jobs": the new jobs}. A
+    broker that refuses is said in the answer ("error"), not raised: what the caller committed stays, the refused
+    jobs are failed, and queue/next or the embedding route asks again later."""
+    head = queue_head(session, project_id, settings.sam_queue_head, round_id)
+    _by_image, new = ensure_embeddings(session, settings, head, created_by)
+    answer: dict[str, Any] = {"images": [image.id for image in head], "jobs": [job.id for job in new]}
+    try:
+        commit_and_send(session, settings, new)
+    except BrokerUnavailable as error:
+        log.warning("project %s: embeddings of the queue's head not queued: %s", project_id, error)
+        answer["error"] = error.detail
     return answer
+
+
+def embed_queue_head(
+    settings: Settings, project_id: int, *, created_by: int | None, round_id: int | None = LATEST_DONE_ROUND
+) -> dict[str, Any]:
+    """queue_head_embeddings in a transaction of its own. Called by the import job when it ends and by a round once
+    its ranking is stored (`round_id`: that ranking)."""
+    with session_scope(settings.resolved_database_url) as session:
+        return queue_head_embeddings(session, settings, project_id, created_by=created_by, round_id=round_id)

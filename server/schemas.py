@@ -138,12 +138,25 @@ class ImageUploadItem(BaseModel):
     mask_version: int | None = Field(None, description="Version of the label stored with the image, if any")
 
 
+class SamEmbedAhead(BaseModel):
+    """The SAM embeddings of the queue's head queued after an upload (as after an import job or a round)."""
+
+    images: list[int] = Field(description="The head of the queue: the first MARSLABEL_SAM_QUEUE_HEAD images")
+    jobs: list[int] = Field(description="The sam_embed jobs queued now (none for a cached or already queued image)")
+    error: str | None = Field(None, description="Why they were not queued (the broker refused); the upload stands")
+
+
 class ImageUploadResult(BaseModel):
     items: list[ImageUploadItem]
     stored: int
     duplicate: int
     rejected: int
     unmatched_labels: list[str] = Field(default_factory=list, description="Label files that matched no image")
+    sam_embed: SamEmbedAhead | None = Field(
+        None,
+        description="SAM embeddings of the queue's head, queued when images were stored (null: none stored, "
+        "or MARSLABEL_SAM_QUEUE_HEAD is 0)",
+    )
 
 
 class MaskVersionPublic(BaseModel):

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import PurePosixPath
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
 from server.deps import SessionDep, SettingsDep, require
 from server.errors import NOT_MODIFIED
 from server.models import Image, ImageStatus, Split, User
-from server.schemas import MAX_INT, ImagePage, ImagePublic, ImageUploadItem, ImageUploadResult, PathId
+from server.sam import queue_head_embeddings
+from server.schemas import (
+    MAX_INT,
+    ImagePage,
+    ImagePublic,
+    ImageUploadItem,
+    ImageUploadResult,
+    PathId,
+    SamEmbedAhead,
+)
+from server.settings import Settings
 from server.store import images as store
 from server.store.confidence import model_confidence, model_confidences
 from server.store.limits import UploadLimits
@@ -20,6 +32,7 @@ from server.store.masks import latest_mask_version
 from server.store.projects import get_project
 
 router = APIRouter(prefix="/projects/{project_id}/images", tags=["images"])
+log = logging.getLogger(__name__)
 
 
 def image_public(image: Image, latest_mask_version: int | None, model_confidence: float | None = None) -> ImagePublic:
@@ -56,7 +69,9 @@ def _match_labels(labels: list[UploadFile], image_names: list[str]) -> tuple[dic
         "Upload many images at once (PNG, JPEG, TIFF). Each file gets its own answer: stored, duplicate (same "
         "bytes already in the project) or rejected with the reason. Optional `labels`: single-channel PNG masks "
         "matched to images by file name (same name, or same name before the extension); an image whose label is "
-        "bad is rejected with it."
+        "bad is rejected with it. When images were stored, the head of the queue (MARSLABEL_SAM_QUEUE_HEAD images) "
+        "gets its SAM embeddings queued, as after an import job (`sam_embed`); a broker that refuses them is said "
+        "there and never fails the upload."
     ),
 )
 def upload_images(
@@ -95,13 +110,30 @@ def upload_images(
                 mask_version=result.mask_version,
             )
         )
+    stored = sum(item.status == "stored" for item in items)
     return ImageUploadResult(
         items=items,
-        stored=sum(item.status == "stored" for item in items),
+        stored=stored,
         duplicate=sum(item.status == "duplicate" for item in items),
         rejected=sum(item.status == "rejected" for item in items),
         unmatched_labels=unmatched,
+        sam_embed=_embed_head(session, settings, project_id, user) if stored else None,
     )
+
+
+def _embed_head(session: Session, settings: Settings, project_id: int, user: User) -> SamEmbedAhead | None:
+    """The queue's head gets its SAM embeddings queued, as after an import job. The images are committed first, so
+    nothing that goes wrong here (a broker that refuses: said in the answer) takes the upload back."""
+    if settings.sam_queue_head <= 0:
+        return None
+    session.commit()
+    try:
+        answer = queue_head_embeddings(session, settings, project_id, created_by=user.id)
+    except Exception as error:  # the database or the SAM configuration: said, never failing the upload
+        session.rollback()
+        log.warning("project %s: embeddings of the queue's head not queued after an upload: %s", project_id, error)
+        answer = {"images": [], "jobs": [], "error": f"{type(error).__name__}: {error}"}
+    return SamEmbedAhead(**answer)
 
 
 @router.get("")

@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from ml.sam.candidates import AmgCandidateMasks
+from server.app import create_app
 from server.db import get_sessionmaker
 from server.models import JobStatus, Role
 from server.sam import auto_masks_dir
@@ -23,7 +24,10 @@ def test_embedding_is_computed_by_a_worker_after_a_202(
 ) -> None:
     require_models()
     project = make_project(session)
-    image_id = upload(job_client, headers[Role.lead], project.id, scene(seed=31)[0], "w.png")
+    # An upload queues the queue head's embeddings itself (test_sam_ahead.py): off here, so the 202 is this route's.
+    no_head = job_settings.model_copy(update={"sam_queue_head": 0})
+    with TestClient(create_app(no_head)) as client:
+        image_id = upload(client, headers[Role.lead], project.id, scene(seed=31)[0], "w.png")
     url = f"/api/v1/projects/{project.id}/images/{image_id}/sam/embedding"
     pending = job_client.get(url, headers=headers[Role.annotator])
     assert pending.status_code == 202, pending.text

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from ml.sam.models import MODEL_ID
 from server.models import Job, Role
 from server.settings import Settings
-from tests.factories import make_project
+from server.store.images import add_image
+from tests.factories import make_project, png_bytes
 from tests.integration.sam_helpers import SIZE, png_mask, scene, upload
 from tests.sam_support import iou, require_models
 from worker.tasks.sam_embed import backend_for, embedding_of
@@ -127,7 +128,14 @@ def test_queue_next_embeds_the_head_of_the_queue_once(
     client: TestClient, headers: dict, session: Session, settings: Settings
 ) -> None:
     project = make_project(session)
-    ids = [upload(client, headers[Role.lead], project.id, scene(seed=20 + i)[0], f"q{i}.png") for i in range(6)]
+    # Stored through the store, not the upload route, whose own embeddings of the queue's head (test_sam_ahead.py)
+    # would leave queue/next nothing to start.
+    ids = []
+    for i in range(6):
+        stored = add_image(session, project, f"q{i}.png", png_bytes(scene(seed=20 + i)[0]), author_id=None)
+        assert stored.image_id is not None, stored
+        ids.append(stored.image_id)
+    session.commit()
     claimed = client.post(f"/api/v1/projects/{project.id}/queue/next", headers=headers[Role.annotator])
     assert claimed.status_code == 200 and claimed.json()["image"]["id"] == ids[0]
     client.post(f"/api/v1/projects/{project.id}/queue/next", headers=headers[Role.annotator])  # same claim again
