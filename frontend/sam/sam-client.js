@@ -121,8 +121,14 @@ export class SamClient {
     if (this.model == null) this.model = model;
   }
 
+  // The decoder file and model id, once: openImage needs the model id before it asks for an embedding.
+  _decoderKnown() {
+    if (!this.known) this.known = this.decoderUrl === null ? this._servedDecoder() : Promise.resolve();
+    return this.known;
+  }
+
   async _start() {
-    if (this.decoderUrl === null) await this._servedDecoder();
+    await this._decoderKnown();
     this.worker = new Worker(defaultUrl('./decoder-worker.js'), { type: 'module' });
     this.worker.onmessage = (event) => this._answer(event);
     this.worker.onerror = async (event) => {
@@ -180,7 +186,11 @@ export class SamClient {
 
   /** Fetch the image's embedding (float16) and hand it to the decoder; later decodes use this image. */
   async openImage(projectId, imageId, { waitSeconds = 2, timeoutMs = 120000 } = {}) {
-    await this.start();
+    // The decoder session starts while the embedding is fetched (or computed on demand): neither waits for the
+    // other. A failed start is reported where it is awaited below, or by the next call that awaits start().
+    const starting = this.start();
+    starting.catch(() => {});
+    await this._decoderKnown();
     const started = performance.now();
     const query = new URLSearchParams({ wait_seconds: String(waitSeconds) });
     if (this.model) query.set('model', this.model);
@@ -199,6 +209,7 @@ export class SamClient {
       model: response.headers.get('X-SAM-Model'),
       dtype: response.headers.get('X-SAM-Dtype'),
     };
+    await starting;
     this.image = null; // a decode between here and the worker's answer would use the previous image
     // The bytes are transferred, not copied: this thread does not keep them.
     const { convertMs } = await this._call('embedding', { bytes, ...image }, [bytes]);

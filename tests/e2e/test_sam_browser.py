@@ -166,3 +166,45 @@ def test_a_decoder_that_cannot_start_names_the_missing_file(chromium: Any, live_
     assert no_runtime is not None and "/app/vendor/nowhere/ort-wasm-simd-threaded.wasm" in no_runtime, no_runtime
     assert "run marslabel fetch-models" in no_runtime
     assert no_decoder is not None and "/app/models/x.onnx" in no_decoder, no_decoder
+
+
+# Runs in the page: the embedding is asked for while the decoder session is still starting, not after it.
+OPEN_WHILE_STARTING = """
+async ({ token, projectId, imageId, click }) => {
+  const asked = [];
+  const plainFetch = window.fetch;
+  window.fetch = (url, ...rest) => {
+    if (String(url).includes('/sam/embedding')) asked.push(performance.now());
+    return plainFetch(url, ...rest);
+  };
+  const client = new window.samModule.SamClient({ token });
+  let startedAt = null;
+  client.start().then(() => { startedAt = performance.now(); });
+  const image = await client.openImage(projectId, imageId);
+  const answer = await client.decode({ points: [click], labels: [1] });
+  client.close();
+  return { askedAt: asked[0], startedAt, width: image.width, maskWidth: answer.width };
+}
+"""
+
+
+def test_the_embedding_is_fetched_while_the_decoder_starts(
+    chromium: Any, live_server: str, api: httpx.Client, settings: Settings, session: Session, role_tokens: dict
+) -> None:
+    require_models()
+    project = make_project(session)
+    image, _disc = scene()
+    image_id = _with_embedding(api, settings, project.id, image, "disc.png")
+    page = chromium.new_page()
+    try:
+        page.goto(live_server + PAGE)
+        page.wait_for_function("window.samModule !== undefined", timeout=30_000)
+        result = page.evaluate(
+            OPEN_WHILE_STARTING,
+            {"token": role_tokens[Role.annotator], "projectId": project.id, "imageId": image_id, "click": list(CENTRE)},
+        )
+    finally:
+        page.close()
+    assert result["askedAt"] is not None and result["startedAt"] is not None, result
+    assert result["askedAt"] < result["startedAt"], result  # the decoder's start (with warm-up) took longer
+    assert result["width"] == result["maskWidth"] == SIZE[1]
