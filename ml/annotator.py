@@ -472,7 +472,7 @@ def plot_effort(summaries: dict[str, dict[str, Any]], out_png: Any, title: str |
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(7, 4.5))
-    for label, summary in summaries.items():
+    for index, (label, summary) in enumerate(summaries.items()):
         curve = summary.get("mean_agreement_curve")
         if not curve:
             continue
@@ -480,7 +480,8 @@ def plot_effort(summaries: dict[str, dict[str, Any]], out_png: Any, title: str |
         for level, style in ((85, ":"), (90, "--")):
             noc = summary[f"noc@{level}"]
             axes.axvline(noc, color=line.get_color(), linestyle=style, linewidth=1)
-            axes.annotate(f"NoC@{level} {noc:.1f}", (noc, 0.02 + (0.06 if level == 90 else 0)), fontsize=7)
+            height = 0.02 + 0.05 * (2 * index + (level == 90))  # one pair of labels per line, stacked
+            axes.annotate(f"NoC@{level} {noc:.1f}", (noc, height), fontsize=7, color=line.get_color())
     for level in (0.85, 0.90):
         axes.axhline(level, color="grey", linewidth=0.6)
     axes.set_xlabel("actions (clicks, commits, fills, brush strokes)")
