@@ -337,7 +337,8 @@ def test_dashboard_round_progress_curve_queue_and_export(
         stored = page.evaluate(
             """async (pid) => {
               const token = sessionStorage.getItem('marslabel.token');
-              const answer = await fetch(`/api/v1/projects/${pid}/rounds`, { headers: { Authorization: `Bearer ${token}` } });
+              const headers = { Authorization: `Bearer ${token}` };
+              const answer = await fetch(`/api/v1/projects/${pid}/rounds`, { headers });
               return (await answer.json()).find((r) => r.index === 1).params.self_training;
             }""",
             project_id,
