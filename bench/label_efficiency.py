@@ -242,8 +242,13 @@ def aims(final_miou: dict[str, dict[int, float]]) -> list[str]:
         values = list(final_miou.get(name, {}).values())
         return statistics.mean(values) if values else None
 
-    def verdict(ok: bool) -> str:
-        return "met" if ok else "MISSED"
+    needed = len(CONFIGS[BEST].seeds)
+
+    def verdict(ok: bool, seeds: int) -> str:
+        """An aim is judged on all `needed` seeds: with fewer, the verdict holds only so far."""
+        if seeds >= needed:
+            return "met" if ok else "MISSED"
+        return f"{'met so far' if ok else 'MISSED so far'} ({seeds} of {needed} seeds)"
 
     def paired_line(run: str, baseline: str) -> tuple[str, list[float]] | None:
         diffs = _paired(final_miou.get(run, {}), final_miou.get(baseline, {}))
@@ -257,21 +262,23 @@ def aims(final_miou: dict[str, dict[int, float]]) -> list[str]:
     if found:
         text, diffs = found
         ok = all(round(100 * d, 1) >= 5.0 for d in diffs)
-        lines.append(f"- {text} (aim ≥ +5 on every seed): {verdict(ok)}")
+        lines.append(f"- {text} (aim ≥ +5 on every seed): {verdict(ok, len(diffs))}")
     best = mean(BEST)
     if best is not None:
-        lines.append(f"- {BEST} mean {best:.3f} (aim ≥ 0.70): {verdict(round(best, 3) >= 0.70)}")
-        lines.append(f"- {BEST} mean {best:.3f} (stretch ≥ 0.74): {verdict(round(best, 3) >= 0.74)}")
+        n = len(final_miou[BEST])
+        lines.append(f"- {BEST} mean {best:.3f} (aim ≥ 0.70): {verdict(round(best, 3) >= 0.70, n)}")
+        lines.append(f"- {BEST} mean {best:.3f} (stretch ≥ 0.74): {verdict(round(best, 3) >= 0.74, n)}")
     found = paired_line(BEST, BEST_RANDOM)
     if found:
         text, diffs = found
         mean_ok = round(100 * statistics.mean(diffs), 1) >= 3.0
         every_ok = all(round(100 * d, 1) >= 0.0 for d in diffs)
-        lines.append(f"- {text} (aim ≥ +3 on the mean): {verdict(mean_ok)}")
-        lines.append(f"- {text} (aim ≥ 0 on every seed): {verdict(every_ok)}")
+        lines.append(f"- {text} (aim ≥ +3 on the mean): {verdict(mean_ok, len(diffs))}")
+        lines.append(f"- {text} (aim ≥ 0 on every seed): {verdict(every_ok, len(diffs))}")
     full = mean("full-supervised")
     if full is not None:
-        lines.append(f"- full-supervised {full:.3f} (aim ≥ 0.775): {verdict(round(full, 3) >= 0.775)}")
+        ok = round(full, 3) >= 0.775  # one seed, as the issue asks
+        lines.append(f"- full-supervised {full:.3f} (aim ≥ 0.775): {'met' if ok else 'MISSED'}")
     others = [found[0] for run, base in COMPARISONS if (found := paired_line(run, base))]
     if others:
         lines += ["", "Other paired comparisons:", ""] + [f"- {line}" for line in others]
@@ -339,15 +346,7 @@ def summary(smoke: bool, results_root: Path = RESULTS) -> str:
                 entry["final_miou"][str(seed)] = float(rounds[-1]["miou"])
                 entry["final_per_class_iou"][str(seed)] = rounds[-1]["per_class_iou"]
                 entry["checkpoint"][str(seed)] = rounds[-1]["checkpoint"]
-                minutes.append(
-                    sum(
-                        (r.get("train_seconds") or 0) * (not r.get("round0_shared"))
-                        + (r.get("score_seconds") or 0)
-                        + (r.get("eval_seconds") or 0) * (not r.get("round0_shared"))
-                        for r in rounds
-                    )
-                    / 60
-                )
+                minutes += _run_minutes(root, name, [str(seed)])
             if rounds:
                 run_dirs.append(folder)
         if not finals:

@@ -14,11 +14,12 @@ def test_aims_use_seed_paired_differences_and_say_missed() -> None:
         "sup-3pct-st": {0: 0.63, 1: 0.62, 2: 0.61},
     }
     text = "\n".join(aims(finals))
-    assert "st-ueq − sup-3pct: +8.7 [+10.0, +4.0, +12.0] (aim ≥ +5 on every seed): MISSED" in text
-    assert "st-ueq mean 0.693 (aim ≥ 0.70): MISSED" in text
-    assert "st-ueq mean 0.693 (stretch ≥ 0.74): MISSED" in text
-    assert "st-ueq − st-random: +1.5 [+4.0, -1.0] (aim ≥ +3 on the mean): MISSED" in text
-    assert "st-ueq − st-random: +1.5 [+4.0, -1.0] (aim ≥ 0 on every seed): MISSED" in text
+    # Fewer than the 5 seeds the aims are judged on: a verdict holds only so far.
+    assert "st-ueq − sup-3pct: +8.7 [+10.0, +4.0, +12.0] (aim ≥ +5 on every seed): MISSED so far (3 of 5 seeds)" in text
+    assert "st-ueq mean 0.693 (aim ≥ 0.70): MISSED so far (3 of 5 seeds)" in text
+    assert "st-ueq mean 0.693 (stretch ≥ 0.74): MISSED so far (3 of 5 seeds)" in text
+    assert "st-ueq − st-random: +1.5 [+4.0, -1.0] (aim ≥ +3 on the mean): MISSED so far (2 of 5 seeds)" in text
+    assert "st-ueq − st-random: +1.5 [+4.0, -1.0] (aim ≥ 0 on every seed): MISSED so far (2 of 5 seeds)" in text
     assert "full-supervised 0.770 (aim ≥ 0.775): MISSED" in text
     assert "- sup-3pct-st − sup-3pct: +1.3 [+3.0, +0.0, +1.0]" in text
 
@@ -26,12 +27,15 @@ def test_aims_use_seed_paired_differences_and_say_missed() -> None:
 def test_aims_met_when_every_seed_clears_them() -> None:
     finals = {
         "full-supervised": {0: 0.78},
-        "st-ueq": {0: 0.75, 1: 0.74},
-        "st-random": {0: 0.70, 1: 0.73},
-        "sup-3pct": {0: 0.60, 1: 0.69},
+        "st-ueq": {0: 0.75, 1: 0.74, 2: 0.76, 3: 0.75, 4: 0.74},
+        "st-random": {0: 0.70, 1: 0.73, 2: 0.72, 3: 0.70, 4: 0.71},
+        "sup-3pct": {0: 0.60, 1: 0.69, 2: 0.61, 3: 0.60, 4: 0.62},
     }
     text = "\n".join(aims(finals))
     assert text.count("MISSED") == 0 and text.count(": met") == 6
+    one_seed = "\n".join(aims({k: {0: v[0]} for k, v in finals.items()}))
+    assert one_seed.count(": met so far (1 of 5 seeds)") == 5  # not met until all five seeds clear them
+    assert one_seed.endswith("full-supervised 0.780 (aim ≥ 0.775): met")  # judged on one seed, as asked
 
 
 def test_aims_skip_what_has_not_run() -> None:
