@@ -346,7 +346,9 @@ def summary(smoke: bool, results_root: Path = RESULTS) -> str:
                 entry["final_miou"][str(seed)] = float(rounds[-1]["miou"])
                 entry["final_per_class_iou"][str(seed)] = rounds[-1]["per_class_iou"]
                 entry["checkpoint"][str(seed)] = rounds[-1]["checkpoint"]
-                minutes += _run_minutes(root, name, [str(seed)])
+                (seed_minutes,) = _run_minutes(root, name, [str(seed)])
+                minutes.append(seed_minutes)
+                entry["minutes"][str(seed)] = round(seed_minutes, 2)
             if rounds:
                 run_dirs.append(folder)
         if not finals:
@@ -362,9 +364,8 @@ def summary(smoke: bool, results_root: Path = RESULTS) -> str:
             + " | ".join(per_class)
             + f" | {_fmt(minutes)} |"
         )
-    for name, entry in table.items():
+    for entry in table.values():
         seeds = sorted(entry["final_miou"], key=int)
-        entry["minutes"] = dict(zip(seeds, [round(m, 2) for m in _run_minutes(root, name, seeds)], strict=True))
         values = [entry["final_miou"][k] for k in seeds]
         entry["mean"] = statistics.mean(values)
         entry["std"] = statistics.stdev(values) if len(values) > 1 else None
