@@ -105,6 +105,15 @@ CONFIGS: dict[str, BenchConfig] = {
     "cps-entropy": BenchConfig("cps-mars", "entropy", "1%", "3%", 2, sim={"score_size": None}),
     "cps-ueq": BenchConfig("cps-mars", "ueq", "1%", "3%", 2, sim={"score_size": None}),
     "s5mars-ueq": BenchConfig("s5mars", "ueq", "1%", "3%", 2, sim={"score_size": None}),
+    # S5Mars fixes (issue item 3), one change at a time against s5mars-ueq: class-weighted OHEM (rock is never
+    # learnt under plain OHEM), then the hard consistency only where the teacher is confident (seed 2's start
+    # collapses sand and the hard loss on every pixel keeps the teacher's mistake).
+    "s5mars-ueq-wohem": BenchConfig(
+        "s5mars", "ueq", "1%", "3%", 2, sim={"score_size": None}, extra={"sup_loss": "wohem"}
+    ),
+    "s5mars-ueq-gated": BenchConfig(
+        "s5mars", "ueq", "1%", "3%", 2, sim={"score_size": None}, extra={"sup_loss": "wohem", "hard_on": "conf>=0.9"}
+    ),
     # Self-training (ml.ssl.self_training) on top of supervised training with the same 63 random labels as
     # sup-3pct: the teacher is sup-3pct's model, the student learns from its pseudo-labels of the pool.
     "sup-3pct-st": BenchConfig("supervised", "random", "3%", "3%", 0, sim={"self_training": True}),

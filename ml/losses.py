@@ -126,7 +126,9 @@ def supervised_loss(
     ohem_kept: int | None = None,
     ignore_index: int = IGNORE_INDEX,
 ) -> torch.Tensor:
-    """The supervised criteria by name: 'ce', 'wce', 'wce+dice' (CPS-Mars default), 'ohem'."""
+    """The supervised criteria by name: 'ce', 'wce', 'wce+dice' (CPS-Mars default), 'ohem' (S5Mars default) and
+    'wohem': OHEM whose kept pixels are weighted by class, because plain OHEM keeps the hardest pixels of the common
+    classes and never learnt rock in our S5Mars runs (bench/results/label_efficiency/NOTES.md)."""
     if kind == "ce":
         return cross_entropy(logits, target, None, ignore_index)
     if kind == "wce":
@@ -135,7 +137,8 @@ def supervised_loss(
         return cross_entropy(logits, target, class_weights, ignore_index) + dice_weight * dice_loss(
             logits, target, ignore_index
         )
-    if kind == "ohem":
+    if kind in ("ohem", "wohem"):
         kept = ohem_kept if ohem_kept is not None else ohem_min_kept(target.numel())
-        return ohem_cross_entropy(logits, target, ohem_thresh, kept, None, ignore_index)
-    raise ValueError(f"unknown supervised loss {kind!r}; choose ce, wce, wce+dice or ohem")
+        weight = class_weights if kind == "wohem" else None
+        return ohem_cross_entropy(logits, target, ohem_thresh, kept, weight, ignore_index)
+    raise ValueError(f"unknown supervised loss {kind!r}; choose ce, wce, wce+dice, ohem or wohem")

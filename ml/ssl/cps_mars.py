@@ -23,7 +23,7 @@ class CpsMars(Method):
     name = "cps-mars"
     uses_unlabeled = True
     options: ClassVar[dict[str, Any]] = {
-        "sup_loss": "wce+dice",  # ce | wce | wce+dice | ohem
+        "sup_loss": "wce+dice",  # ce | wce | wce+dice | ohem | wohem
         "cps_weight": 1.5,  # λ
         "cutmix": True,
         "cutmix_boxes": 3,

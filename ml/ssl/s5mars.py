@@ -45,7 +45,7 @@ class S5Mars(Method):
     name = "s5mars"
     uses_unlabeled = True
     options: ClassVar[dict[str, Any]] = {
-        "sup_loss": "ohem",  # ce | wce | wce+dice | ohem
+        "sup_loss": "ohem",  # ce | wce | wce+dice | ohem | wohem
         "ema_decay": 0.996,
         "ema_warmup_steps": None,  # None: one unlabelled epoch, at most steps / 10
         "augin": True,

@@ -13,7 +13,7 @@ from ml.ssl.method import Method, MethodContext, StepBatch, new_network
 
 class Supervised(Method):
     name = "supervised"
-    options: ClassVar[dict[str, Any]] = {"sup_loss": "ce"}  # ce | wce | wce+dice | ohem
+    options: ClassVar[dict[str, Any]] = {"sup_loss": "ce"}  # ce | wce | wce+dice | ohem | wohem
 
     def __init__(self, ctx: MethodContext, pretrained: bool) -> None:
         super().__init__(ctx, pretrained)

@@ -17,6 +17,7 @@ from ml.losses import (
     ohem_cross_entropy,
     ohem_target,
     soft_consistency,
+    supervised_loss,
 )
 
 torch.set_num_threads(1)
@@ -62,6 +63,24 @@ def test_ohem_keeps_pixels_at_or_below_the_threshold() -> None:
     assert torch.equal(ohem_target(logits, target, thresh=0.7, min_kept=100), target)
     loss = ohem_cross_entropy(logits, target, thresh=0.7, min_kept=3)
     assert float(loss) == pytest.approx(float(-torch.log(p_gt[:4]).mean()), rel=1e-5)
+
+
+def test_weighted_ohem_weights_the_kept_pixels_by_class() -> None:
+    # Two hard pixels (p_gt 0.1 of class 0, 0.3 of class 1) are kept, the easy ones dropped; 'wohem' weights the
+    # kept ones by class as weighted CE does, 'ohem' does not.
+    p_gt = torch.tensor([0.1, 0.3, 0.95, 0.99])
+    logits = torch.stack([torch.log(p_gt), torch.log(1 - p_gt)]).view(1, 2, 1, 4)
+    target = torch.tensor([[[0, 0, 0, 0]]])
+    logits[0, :, 0, 1] = logits[0, :, 0, 1].flip(0)  # pixel 1 is class 1 with p_gt 0.3
+    target[0, 0, 1] = 1
+    weights = torch.tensor([1.0, 3.0])
+    nll = -torch.log(p_gt[:2])
+    plain = supervised_loss(logits, target, "ohem", weights, ohem_kept=1)
+    weighted = supervised_loss(logits, target, "wohem", weights, ohem_kept=1)
+    assert float(plain) == pytest.approx(float(nll.mean()), rel=1e-5)
+    assert float(weighted) == pytest.approx(float((nll[0] + 3 * nll[1]) / 4), rel=1e-5)
+    with pytest.raises(ValueError, match="wohem"):
+        supervised_loss(logits, target, "focal", weights)
 
 
 def test_dice_over_present_classes() -> None:
