@@ -4,6 +4,7 @@ root); `playwright install` is never run. A missing browser fails the tests rath
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ import uvicorn
 
 from server.app import create_app
 from server.settings import Settings
+from tests.integration.conftest import DEFAULT_TEST_REDIS_URL, HEARTBEAT_S, WorkerProcess, start_worker
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -76,3 +78,38 @@ def chromium() -> Iterator[object]:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def web_worker_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Like tests/integration's worker settings, but per test module: its worker stops at the module's end,
+    so it never takes jobs of the integration tests that run later in the same session."""
+    import redis
+
+    broker = os.environ.get("MARSLABEL_TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL)
+    try:
+        client = redis.Redis.from_url(broker, socket_connect_timeout=3)
+        client.flushdb()
+        client.close()
+    except redis.RedisError as error:
+        pytest.fail(f"cannot reach the test broker {broker} ({error}); start Redis (scripts/services)", pytrace=False)
+    return Settings(
+        database_url=database_url,
+        broker_url=broker,
+        data_dir=tmp_path_factory.mktemp("webapp-data"),
+        job_heartbeat_seconds=HEARTBEAT_S,
+    )
+
+
+@pytest.fixture(scope="module")
+def web_worker(web_worker_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+    worker = start_worker(web_worker_settings, tmp_path_factory.mktemp("webapp-worker") / "worker.log")
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def web(db_url: str, web_worker_settings: Settings, web_worker: WorkerProcess) -> Iterator[str]:
+    """The app with the worker's database, broker and data folder, served over HTTP (db_url empties the database)."""
+    with serve(web_worker_settings.model_copy()) as base:
+        yield base

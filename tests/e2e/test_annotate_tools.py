@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy.orm import Session
 
 from server.models import Role, Round, RoundStatus
-from tests.e2e import test_webapp
-from tests.e2e.test_webapp import (
+from tests.e2e.pages import (
     browser_mask,
+    canvas_pixel,
     make_web_project,
     new_page,
     screen_point,
@@ -29,30 +29,9 @@ from tests.e2e.test_webapp import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.ml]
 
-# The live app with its own worker for this module (test_webapp.py's fixtures; the worker stops at the end).
-web_worker_settings = test_webapp.web_worker_settings
-web_worker = test_webapp.web_worker
-web = test_webapp.web
-
 SAND = 3  # S5Mars class id; key 4
 IGNORE = 255
 SQUARE = [(40, 40), (140, 40), (140, 120), (40, 120)]  # image pixels: the polygon's corners
-
-
-def canvas_pixel(page: Any, x: float, y: float) -> list[int]:
-    """The RGBA the view's canvas shows at image pixel (x, y), after the next two animation frames."""
-    return page.evaluate(
-        """async ([x, y]) => {
-          await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
-          const canvas = document.getElementById('view');
-          const v = window.annotator.view;
-          const ratio = window.devicePixelRatio || 1;
-          const sx = Math.floor((v.x + x * v.scale) * ratio);
-          const sy = Math.floor((v.y + y * v.scale) * ratio);
-          return Array.from(canvas.getContext('2d').getImageData(sx, sy, 1, 1).data);
-        }""",
-        [x, y],
-    )
 
 
 def click_image(page: Any, x: float, y: float, **options: Any) -> None:

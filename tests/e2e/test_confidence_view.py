@@ -18,16 +18,10 @@ from PIL import Image as PILImage
 from sqlalchemy.orm import Session
 
 from server.models import Role
-from tests.e2e import test_webapp
-from tests.e2e.test_annotate_tools import canvas_pixel
-from tests.e2e.test_webapp import make_web_project, new_page, shot, sign_in, wait_ready
+from tests.e2e.pages import canvas_pixel, make_web_project, new_page, shot, sign_in, wait_ready
 from tests.integration.test_pseudo_label_claims import untrained_model_version
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.ml]
-
-web_worker_settings = test_webapp.web_worker_settings
-web_worker = test_webapp.web_worker
-web = test_webapp.web
 
 
 def _wait_done(client: httpx.Client, job_id: int, timeout: float = 300) -> dict:

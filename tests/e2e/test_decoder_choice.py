@@ -10,8 +10,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from server.models import Role
-from tests.e2e import test_webapp
-from tests.e2e.test_webapp import (
+from tests.e2e.pages import (
     DISC_CENTRE,
     SOIL,
     browser_mask,
@@ -25,10 +24,6 @@ from tests.e2e.test_webapp import (
 from tests.sam_support import iou, require_models
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.ml]
-
-web_worker_settings = test_webapp.web_worker_settings
-web_worker = test_webapp.web_worker
-web = test_webapp.web
 
 CHOICE = "window.annotator.decoderChoice"
 

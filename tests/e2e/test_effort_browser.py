@@ -15,8 +15,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from server.models import Role
-from tests.e2e import test_webapp
-from tests.e2e.test_webapp import (
+from tests.e2e.pages import (
     DISC_CENTRE,
     make_web_project,
     new_page,
@@ -29,11 +28,6 @@ from tests.e2e.test_webapp import (
 from tests.sam_support import require_models
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.ml]
-
-# The live app with its own worker for this module (test_webapp.py's fixtures; the worker stops at the end).
-web_worker_settings = test_webapp.web_worker_settings
-web_worker = test_webapp.web_worker
-web = test_webapp.web
 
 COUNTED = {
     "sam_positive_clicks": 1,

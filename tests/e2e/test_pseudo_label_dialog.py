@@ -13,15 +13,10 @@ import pytest
 from sqlalchemy.orm import Session
 
 from server.models import Role
-from tests.e2e import test_webapp
-from tests.e2e.test_webapp import make_web_project, new_page, shot, sign_in, wait_ready
+from tests.e2e.pages import make_web_project, new_page, shot, sign_in, wait_ready
 from tests.integration.test_pseudo_label_claims import VAL_MIOU, untrained_model_version
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.ml]
-
-web_worker_settings = test_webapp.web_worker_settings
-web_worker = test_webapp.web_worker
-web = test_webapp.web
 
 
 def test_pseudo_label_dialog_skips_the_claimed_image_and_the_view_names_the_model(

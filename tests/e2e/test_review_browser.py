@@ -14,7 +14,7 @@ from PIL import Image as PILImage
 from sqlalchemy.orm import Session
 
 from server.models import Role
-from tests.e2e.test_webapp import new_page, sign_in
+from tests.e2e.pages import new_page, sign_in
 from tests.factories import make_project, mask_png
 from tests.integration.test_masks import stored_image
 

@@ -14,8 +14,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from server.models import Role
-from tests.e2e import test_webapp
-from tests.e2e.test_webapp import (
+from tests.e2e.pages import (
     DISC_CENTRE,
     browser_mask,
     make_web_project,
@@ -28,10 +27,6 @@ from tests.e2e.test_webapp import (
 from tests.sam_support import require_models
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.ml]
-
-web_worker_settings = test_webapp.web_worker_settings
-web_worker = test_webapp.web_worker
-web = test_webapp.web
 
 SOIL, SAND = 2, 3
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from server.models import ProjectRole, Role
 from server.store.members import add_member
 from server.store.users import create_user
-from tests.e2e.test_webapp import new_page, sign_in
+from tests.e2e.pages import new_page, sign_in
 from tests.factories import make_project, png_bytes
 from tests.integration.test_consensus import known_masks
 from tests.integration.test_masks import stored_image
