@@ -132,6 +132,11 @@ CONFIGS: dict[str, BenchConfig] = {
     "st-random": BenchConfig(
         "cps-mars", "random", "1%", "3%", 2, seeds=SEEDS5, candidates=None, sim={"self_training": True}
     ),
+    # The same pipeline with each UEQ batch spread over kinds of scene (the best of each of 21 k-means clusters of
+    # the top 210 by UEQ; ml.selection.spread_picks): UEQ's batches were soil-heavy on seed 0.
+    "st-ueq-spread": BenchConfig(
+        "cps-mars", "ueq", "1%", "3%", 2, candidates=None, sim={"self_training": True, "spread": True}
+    ),
     # The same pipeline from a representative first set (k-means over ImageNet encoder features of the pool).
     "st-ueq-kmeans": BenchConfig(
         "cps-mars", "ueq", "1%", "3%", 2, candidates=None, sim={"self_training": True, "start": "kmeans"}

@@ -25,7 +25,7 @@ import numpy as np
 
 from ml.interfaces import ProgressFn, SampleSource, TrainConfig, no_progress
 from ml.profiles import profile_self_training, profile_train_config, profile_value
-from ml.selection import id_key, ranking
+from ml.selection import SPREAD_FACTOR, get_strategy, id_key, ranking, spread_picks
 
 
 @dataclass
@@ -60,6 +60,9 @@ class RoundSettings:
     exclude_class: int | None = None
     class_ids: tuple[int, ...] | None = None  # classes of the val mIoU; None = those present in the val labels
     self_training: SelfTrainingSettings | None = None
+    # The first `spread` of the ranking are spread over kinds of scene (ml.selection.spread_picks over ImageNet
+    # encoder features of the top SPREAD_FACTOR·spread); None: the ranking is by score alone.
+    spread: int | None = None
 
 
 @dataclass
@@ -74,6 +77,7 @@ class RoundResult:
     seconds: dict[str, float]
     score_info: dict[str, Any]
     pseudo_info: dict[str, Any] | None = None
+    first: list[str] = field(default_factory=list)  # ranked before all others (the spread batch), in this order
 
     @property
     def warm_start_source(self) -> Path:
@@ -81,7 +85,12 @@ class RoundResult:
         return self.teacher_checkpoint or self.checkpoint
 
     def ranked(self) -> list[tuple[str, float, int]]:
-        return ranking(self.scores)
+        ordered = ranking(self.scores)
+        if not self.first:
+            return ordered
+        head = {i: n for n, i in enumerate(self.first)}
+        ordered.sort(key=lambda item: (0, head[item[0]]) if item[0] in head else (1, item[2]))
+        return [(i, value, rank) for rank, (i, value, _) in enumerate(ordered, start=1)]
 
     def picks(self, size: int) -> list[str]:
         return [i for i, _, _ in self.ranked()[:size]]
@@ -186,8 +195,6 @@ def score(
     progress: ProgressFn = no_progress,
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """Scores of the unlabelled images (higher = label first) under the round's strategy."""
-    from ml.selection import get_strategy
-
     spec = get_strategy(settings.strategy)
     candidates = sorted(unlabeled, key=id_key)
     if settings.candidates is not None and settings.candidates < len(candidates):
@@ -229,6 +236,16 @@ def score(
         "images_per_second": result.images_per_second,
         "score_size": size,
     }
+
+
+def spread_first(settings: RoundSettings, pool: SampleSource, scores: Mapping[str, float]) -> list[str]:
+    """The round's spread batch: `settings.spread` of the top SPREAD_FACTOR·spread by score, one per kind of scene."""
+    from ml.start import encoder_features
+
+    assert settings.spread is not None
+    top = [i for i, _, _ in ranking(scores)[: SPREAD_FACTOR * settings.spread]]
+    features = encoder_features(pool, top, encoder=settings.encoder or "lite0")
+    return spread_picks(top, features, settings.spread, round_seed(settings.seed, settings.index, salt=17))
 
 
 def run_round(
@@ -329,6 +346,12 @@ def run_round(
             settings, model, pool, unlabeled, labeled, num_classes, _span(progress, low, 1.0, "scoring")
         )
     seconds["score"] = float(score_info.get("seconds", 0.0))
+    first: list[str] = []
+    if rank and settings.spread and scores and get_strategy(settings.strategy).needs_model:
+        started = time.perf_counter()
+        first = spread_first(settings, pool, scores)
+        score_info["spread"] = {"batch": len(first), "among": min(len(scores), SPREAD_FACTOR * settings.spread)}
+        seconds["score"] += time.perf_counter() - started
     progress(1.0, "round done")
     return RoundResult(
         checkpoint=model,
@@ -341,4 +364,5 @@ def run_round(
         seconds=seconds,
         score_info=score_info,
         pseudo_info=pseudo_info,
+        first=first,
     )

@@ -78,6 +78,9 @@ def add_ml_commands(subparsers: argparse._SubParsersAction) -> None:
     sim.add_argument("--start", default="random", choices=["random", "kmeans", "kcenter"], help="first-set choice")
     sim.add_argument("--final-steps", type=int, default=None, help="training steps of the last round")
     sim.add_argument(
+        "--spread", action="store_true", help="spread each query batch over kinds of scene (k-means of the top 10x)"
+    )
+    sim.add_argument(
         "--self-training", action="store_true", help="the last round self-trains a student on pseudo-labels"
     )
     sim.add_argument("--st-threshold", type=float, default=0.9, help="pseudo-label confidence threshold")
@@ -170,6 +173,7 @@ def handle_simulate(args: argparse.Namespace) -> int:
         score_size=None if args.score_size == 0 else args.score_size,
         start=args.start,
         final_steps=args.final_steps,
+        spread=args.spread,
         self_training=args.self_training,
         self_training_threshold=args.st_threshold,
         self_training_class_keep=args.st_class_keep,

@@ -9,7 +9,7 @@ candidate ids with a seeded generator, so the input order never matters.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +17,7 @@ import numpy as np
 from ml.scoring import get_scorer
 
 DEFAULT_STRATEGY = "ueq"
+SPREAD_FACTOR = 10  # a spread batch of b is chosen among the top SPREAD_FACTOR·b by score
 
 
 @dataclass(frozen=True)
@@ -87,3 +88,29 @@ def select_random(
     take = min(budget, len(candidates))
     picks = np.random.default_rng(seed).choice(len(candidates), size=take, replace=False)
     return [candidates[i] for i in picks]
+
+
+def spread_picks(ranked_ids: Sequence[str], features: np.ndarray, size: int, seed: int) -> list[str]:
+    """`size` ids of `ranked_ids` (best first, `features` row-aligned with them) that are not all one kind of
+    scene: k-means puts them in `size` clusters and each cluster gives its best-ranked id; returned in rank order.
+
+    Why: a batch of the b highest-scoring images tends to repeat the scene the model finds hardest (UEQ's batches
+    were soil-heavy, bench/results/label_efficiency/NOTES.md); clustering the top candidates and taking the best of
+    each keeps the uncertainty and adds diversity, as in diverse mini-batch active learning (Zhdanov 2019)."""
+    from ml.start import kmeans
+
+    if size <= 0:
+        return []
+    if size >= len(ranked_ids):
+        return list(ranked_ids)
+    if len(features) != len(ranked_ids):
+        raise ValueError(f"{len(features)} feature rows for {len(ranked_ids)} ids")
+    _, assign = kmeans(np.asarray(features, np.float64), size, seed)
+    best: dict[int, int] = {}
+    for position, cluster in enumerate(assign.tolist()):
+        best.setdefault(cluster, position)
+    chosen = sorted(best.values())
+    if len(chosen) < size:  # fewer non-empty clusters than picks: fill with the best-ranked others
+        taken = set(chosen)
+        chosen = sorted(chosen + [i for i in range(len(ranked_ids)) if i not in taken][: size - len(chosen)])
+    return [ranked_ids[i] for i in chosen]

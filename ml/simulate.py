@@ -27,7 +27,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,7 @@ class SimulationConfig:
     checkpoint_dir: Path | None = None  # where round checkpoints go; None = inside `out`
     train_options: dict[str, Any] = field(default_factory=dict)
     effort: bool = False  # each round with picks records the simulated annotator's effort on them (ml.annotator)
+    spread: bool = False  # each query batch is spread over kinds of scene (RoundSettings.spread)
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -267,7 +268,9 @@ def _check_run_file(config: SimulationConfig) -> None:
         ignore = {"out", "device", "score_batch_size", "eval_batch_size", "checkpoint_dir", "effort"}
         if "train_fingerprint" not in saved:  # a run folder from before fingerprints: its config fields decide
             ignore.add("train_fingerprint")
-        changed = sorted(k for k in current if k not in ignore and saved.get(k) != current[k])
+        # A field added after the run was made reads as its default (the run was made with that behaviour).
+        defaults = {f.name: f.default for f in fields(SimulationConfig) if f.default is not MISSING}
+        changed = sorted(k for k in current if k not in ignore and saved.get(k, defaults.get(k)) != current[k])
         if changed:
             raise ValueError(
                 f"{config.out} holds a run with a different configuration ({', '.join(changed)}); "
@@ -329,6 +332,8 @@ def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress)
             continue
         final = r == config.rounds
         settings = round_settings(config, r, final)
+        if config.spread and not final:
+            settings.spread = sizes[r]
         init_from = previous if warm and r > 0 else None
         shared = _round0_workdir(config, train_config(settings, ds.num_classes, False), labeled) if r == 0 else None
         workdir = shared or (config.checkpoint_dir or config.out) / f"round_{r:03d}"
@@ -371,6 +376,7 @@ def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress)
             "scored_count": result.score_info.get("scored", 0),
             "score_images_per_second": result.score_info.get("images_per_second"),
             "picked_scores": {i: result.scores[i] for i in queried},
+            "spread": result.score_info.get("spread"),
             "round0_shared": shared is not None,
             "warm_start_from": str(init_from) if init_from else None,
             "checkpoint": str(result.checkpoint),

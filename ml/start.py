@@ -61,8 +61,8 @@ def kcenter(features: np.ndarray, k: int, seed: int) -> list[int]:
     return chosen
 
 
-def kmeans_medoids(features: np.ndarray, k: int, seed: int, iterations: int = 50) -> list[int]:
-    """k-means (k-means++ start, Lloyd iterations), then for each centroid the nearest not-yet-chosen point."""
+def kmeans(features: np.ndarray, k: int, seed: int, iterations: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """k-means with a seeded k-means++ start and Lloyd iterations: (k×D centroids, each point's cluster)."""
     rng = np.random.default_rng(seed)
     n = len(features)
     k = min(k, n)
@@ -73,14 +73,21 @@ def kmeans_medoids(features: np.ndarray, k: int, seed: int, iterations: int = 50
         centres.append(features[int(rng.choice(n, p=probs))])
         d2 = np.minimum(d2, ((features - centres[-1]) ** 2).sum(axis=1))
     c = np.stack(centres)
+    assign = ((features[:, None, :] - c[None]) ** 2).sum(axis=2).argmin(axis=1)
     for _ in range(iterations):
-        assign = ((features[:, None, :] - c[None]) ** 2).sum(axis=2).argmin(axis=1)
         moved = np.stack([features[assign == j].mean(axis=0) if (assign == j).any() else c[j] for j in range(k)])
         if np.allclose(moved, c):
             break
         c = moved
+        assign = ((features[:, None, :] - c[None]) ** 2).sum(axis=2).argmin(axis=1)
+    return c, assign
+
+
+def kmeans_medoids(features: np.ndarray, k: int, seed: int, iterations: int = 50) -> list[int]:
+    """k-means, then for each centroid the nearest not-yet-chosen point."""
+    c, _ = kmeans(features, k, seed, iterations)
     chosen: list[int] = []
-    for j in range(k):
+    for j in range(len(c)):
         order = np.argsort(((features - c[j]) ** 2).sum(axis=1))
         chosen.append(next(int(i) for i in order if int(i) not in chosen))
     return chosen

@@ -118,3 +118,25 @@ def test_rare_crops_show_the_rare_class_far_more_often() -> None:
         return float(np.mean([(data[k][1].label == 3).any() for k in range(60)]))
 
     assert share(1.0) == 1.0 and share(0.0) < 0.3
+
+
+def test_a_spread_batch_is_ranked_first_and_the_rest_by_score() -> None:
+    from ml.al_round import RoundResult
+    from ml.interfaces import TrainConfig
+
+    result = RoundResult(
+        checkpoint=Path("m.pt"),
+        teacher_checkpoint=None,
+        train_config=TrainConfig(method="supervised"),
+        model_config=TrainConfig(method="supervised"),
+        trainer_metrics={},
+        evaluation=None,
+        scores={"a": 0.9, "b": 0.8, "c": 0.7, "d": 0.6},
+        seconds={},
+        score_info={},
+        first=["c", "a"],
+    )
+    assert result.ranked() == [("c", 0.7, 1), ("a", 0.9, 2), ("b", 0.8, 3), ("d", 0.6, 4)]
+    assert result.picks(2) == ["c", "a"]
+    result.first = []
+    assert result.picks(2) == ["a", "b"]

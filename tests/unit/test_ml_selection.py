@@ -1,12 +1,13 @@
-"""Selection: the one ranking rule (highest first, NaN last, ties by id) and the seeded random draw."""
+"""Selection: the one ranking rule (highest first, NaN last, ties by id), the seeded random draw, spread batches."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
-from ml.selection import DEFAULT_STRATEGY, STRATEGIES, get_strategy, ranking, select_random
+from ml.selection import DEFAULT_STRATEGY, STRATEGIES, get_strategy, ranking, select_random, spread_picks
 
 SCORES = {"e": 0.9, "a": 0.5, "c": 0.5, "b": 0.5, "d": 0.1, "f": 0.95, "g": math.nan}
 
@@ -48,3 +49,20 @@ def test_registry() -> None:
     assert get_strategy("ueq+disagreement").scorer == "ueq+disagreement"
     with pytest.raises(ValueError):
         get_strategy("coreset")
+
+
+def test_spread_picks_takes_the_best_of_each_kind_of_scene() -> None:
+    # The 6 best-ranked ids are one tight kind of scene, the next 4 another: the top-2 batch would be two of the
+    # first kind; the spread batch is the best of each kind, in rank order.
+    rng = np.random.default_rng(0)
+    ids = [f"img{i}" for i in range(10)]
+    features = np.concatenate([rng.normal(0, 0.01, (6, 4)) + 1, rng.normal(0, 0.01, (4, 4)) - 1])
+    assert spread_picks(ids, features, 2, seed=0) == ["img0", "img6"]
+    assert spread_picks(ids, features, 2, seed=1) == ["img0", "img6"]  # the seed moves centroids, not the answer
+    # More clusters than kinds: still `size` distinct ids, best-ranked first.
+    picks = spread_picks(ids, features, 4, seed=0)
+    assert len(set(picks)) == 4 and picks[0] == "img0" and "img6" in picks
+    assert spread_picks(ids, features, 0, seed=0) == []
+    assert spread_picks(ids[:3], features[:3], 5, seed=0) == ids[:3]
+    with pytest.raises(ValueError, match="feature rows"):
+        spread_picks(ids, features[:5], 2, seed=0)

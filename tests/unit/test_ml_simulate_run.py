@@ -105,6 +105,43 @@ def test_changed_config_in_same_folder_is_refused(dataset: Path, ueq_run: tuple[
         run_simulation(_config(dataset, out, "entropy", cache))
 
 
+def test_a_run_made_before_a_config_field_existed_resumes(
+    dataset: Path, ueq_run: tuple[Path, Path, list[dict]]
+) -> None:
+    # Runs of earlier sessions lack fields added since (here `spread`); they read as the field's default.
+    from ml.simulate import RUN_FILE, run_simulation
+
+    out, cache, _ = ueq_run
+    run_file = out / RUN_FILE
+    saved = json.loads(run_file.read_text())
+    del saved["spread"]
+    run_file.write_text(json.dumps(saved))
+    assert len(run_simulation(_config(dataset, out, "ueq", cache))) == 2
+    saved["spread"] = True  # a saved value other than the current one is still a different configuration
+    run_file.write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match="spread"):
+        run_simulation(_config(dataset, out, "ueq", cache))
+    del saved["spread"]
+    run_file.write_text(json.dumps(saved))
+
+
+def test_spread_batches_come_from_the_top_candidates(
+    dataset: Path, ueq_run: tuple[Path, Path, list[dict]], tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from ml.simulate import run_simulation
+
+    _, cache, ueq_records = ueq_run
+    records = run_simulation(replace(_config(dataset, tmp_path / "spread", "ueq", cache), spread=True))
+    first = records[0]
+    assert first["checkpoint"] == ueq_records[0]["checkpoint"]  # the same round-0 model and scores
+    assert first["spread"] == {"batch": 3, "among": 8}  # 10 × 3 wanted, 8 candidates scored
+    assert len(set(first["queried_ids"])) == 3 and not set(first["queried_ids"]) & set(first["labeled_ids"])
+    assert records[1]["spread"] is None  # the last round queries nothing
+    assert ueq_records[0]["spread"] is None
+
+
 def test_changed_profile_in_same_folder_is_refused(
     dataset: Path, ueq_run: tuple[Path, Path, list[dict]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
