@@ -320,6 +320,21 @@ def _run_minutes(root: Path, name: str, seeds: list[str]) -> list[float]:
     return out
 
 
+def _labelled_mix(data: Path, ids: list[str]) -> tuple[list[float], int]:
+    """Share of the labelled pixels per class of CLASS_IDS over `ids`, and how many of the images hold rock."""
+    import numpy as np
+    from PIL import Image
+
+    counts = np.zeros(256, dtype=np.int64)
+    with_rock = 0
+    for sample_id in ids:
+        found = np.bincount(np.asarray(Image.open(data / "labels" / f"{sample_id}.png")).reshape(-1), minlength=256)
+        counts += found
+        with_rock += int(found[CLASS_IDS[-1]] > 0)
+    total = max(1, int(counts[list(CLASS_IDS)].sum()))
+    return [float(counts[c]) / total for c in CLASS_IDS], with_rock
+
+
 def summary(smoke: bool, results_root: Path = RESULTS) -> str:
     from ml.simulate import plot, read_rounds
 
@@ -334,6 +349,14 @@ def summary(smoke: bool, results_root: Path = RESULTS) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     run_dirs: list[Path] = []
+    mix_lines = [
+        "",
+        "What the final model learnt from: share of the labelled pixels per class in the run's labelled set (human",
+        "labels only), mean over its seeds, and the images holding rock (mean; per seed).",
+        "",
+        "| config | n | soil | sand | bedrock | rock | images with rock |",
+        "|---|---|---|---|---|---|---|",
+    ]
     final_mious: dict[str, dict[int, float]] = {}
     table: dict[str, Any] = {}
     for name, bench in CONFIGS.items():
@@ -368,6 +391,16 @@ def summary(smoke: bool, results_root: Path = RESULTS) -> str:
         if not finals:
             lines.append(f"| {name} | {bench.method} | {bench.strategy} | — | 0 | not run | | | | | | |")
             continue
+        data = Path(finals[0]["config"]["data"]) if smoke else DATA
+        if (data / "labels").is_dir():
+            mixes = [_labelled_mix(data, f["labeled_ids"]) for f in finals]
+            shares = [statistics.mean(m[0][k] for m in mixes) for k in range(len(CLASS_IDS))]
+            rocks = [m[1] for m in mixes]
+            mix_lines.append(
+                f"| {name} | {len(finals)} | "
+                + " | ".join(f"{100 * v:.1f}%" for v in shares)
+                + f" | {statistics.mean(rocks):.1f} ({', '.join(map(str, rocks))}) |"
+            )
         per_class = [
             _fmt([f["per_class_iou"].get(str(c)) for f in finals if f["per_class_iou"].get(str(c)) is not None])
             for c in (2, 3, 4, 5)
@@ -388,6 +421,7 @@ def summary(smoke: bool, results_root: Path = RESULTS) -> str:
     (root / "summary.json").write_text(json.dumps({"configs": table, "aims": aim_lines}, indent=1))
     text = "\n".join(lines) + "\n"
     text += "\n" + "\n".join(aim_lines) + "\n"
+    text += "\n".join(mix_lines) + "\n"
     if run_dirs:
         where = "SMOKE, synthetic" if smoke else "ai4mars-msl256-dev"
         png = plot(run_dirs, root / "label_efficiency.png", title=f"{where}: val mIoU")
