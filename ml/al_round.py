@@ -1,4 +1,4 @@
-"""One active-learning round: train → (self-train) → evaluate → score the unlabelled pool → rank.
+"""One active-learning round: train → score the unlabelled pool and rank → (self-train) → evaluate.
 
 The only round there is: `marslabel simulate` (ml.simulate) calls it with a folder dataset whose labels are the
 oracle, and the service's `round` job (worker/tasks/round.py) with the project's database; neither has a
@@ -270,7 +270,8 @@ def run_round(
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     st = settings.self_training
-    shares = (0.45, 0.05, 0.35, 0.07) if st else (0.85, 0.0, 0.0, 0.07)  # train, pseudo, student, evaluate
+    # Progress shares: train, score, pseudo-label, student, evaluate.
+    shares = (0.4, 0.05, 0.05, 0.43, 0.07) if st else (0.8, 0.13, 0.0, 0.0, 0.07)
     seconds: dict[str, float] = {}
     config = train_config(settings, num_classes, warm=init_from is not None)
     low = 0.0
@@ -283,6 +284,22 @@ def run_round(
         _span(progress, low, low + shares[0], "training"),
     )
     low += shares[0]
+    # The trained model ranks the pool before any student exists: the benchmarked pipeline ranks with the
+    # method's model (only its final round self-trains), and so does the service.
+    scores: dict[str, float] = {}
+    score_info: dict[str, Any] = {"scored": 0, "seconds": 0.0}
+    if rank:
+        scores, score_info = score(
+            settings, model, pool, unlabeled, labeled, num_classes, _span(progress, low, low + shares[1], "scoring")
+        )
+    seconds["score"] = float(score_info.get("seconds", 0.0))
+    first: list[str] = []
+    if rank and settings.spread and scores and get_strategy(settings.strategy).needs_model:
+        started = time.perf_counter()
+        first = spread_first(settings, pool, scores)
+        score_info["spread"] = {"batch": len(first), "among": min(len(scores), SPREAD_FACTOR * settings.spread)}
+        seconds["score"] += time.perf_counter() - started
+    low += shares[1]
     teacher, pseudo_info, final_config = None, None, config
     if st is not None:
         from ml.predict import load_predictor
@@ -298,7 +315,7 @@ def run_round(
             list(unlabeled),
             folder,
             settings.score_batch_size,
-            _span(progress, low, low + shares[1], "pseudo-labelling"),
+            _span(progress, low, low + shares[2], "pseudo-labelling"),
         )
         thresholds = class_thresholds(folder, list(unlabeled), num_classes, st.threshold, st.class_keep)
         pseudo_pool = PseudoLabelSource(SubsetSource(pool, list(unlabeled)), folder, labeled, thresholds)
@@ -311,7 +328,7 @@ def run_round(
             "images": len(unlabeled),
             "kept_fraction_sample": pseudo_pool.kept_fraction(sample),
         }
-        low += shares[1]
+        low += shares[2]
         student = final_config = student_config(settings, num_classes)
         # A workdir may be shared (a simulation's round-0 cache): students of other settings get other files.
         student_key = hashlib.sha256(
@@ -323,9 +340,9 @@ def run_round(
             pseudo_pool,
             workdir / f"student-{student_key[:10]}.pt",
             None,
-            _span(progress, low, low + shares[2], "student"),
+            _span(progress, low, low + shares[3], "student"),
         )
-        low += shares[2]
+        low += shares[3]
     evaluation = None
     if val is not None and len(val.ids) > 0:
         started = time.perf_counter()
@@ -335,23 +352,9 @@ def run_round(
             class_ids=settings.class_ids,
             class_names=class_names,
             device=settings.device,
-            progress=_span(progress, low, low + shares[3], "evaluating"),
+            progress=_span(progress, low, low + shares[4], "evaluating"),
         )
         seconds["evaluate"] = time.perf_counter() - started
-    low += shares[3]
-    scores: dict[str, float] = {}
-    score_info: dict[str, Any] = {"scored": 0, "seconds": 0.0}
-    if rank:
-        scores, score_info = score(
-            settings, model, pool, unlabeled, labeled, num_classes, _span(progress, low, 1.0, "scoring")
-        )
-    seconds["score"] = float(score_info.get("seconds", 0.0))
-    first: list[str] = []
-    if rank and settings.spread and scores and get_strategy(settings.strategy).needs_model:
-        started = time.perf_counter()
-        first = spread_first(settings, pool, scores)
-        score_info["spread"] = {"batch": len(first), "among": min(len(scores), SPREAD_FACTOR * settings.spread)}
-        seconds["score"] += time.perf_counter() - started
     progress(1.0, "round done")
     return RoundResult(
         checkpoint=model,

@@ -140,3 +140,36 @@ def test_a_spread_batch_is_ranked_first_and_the_rest_by_score() -> None:
     assert result.picks(2) == ["c", "a"]
     result.first = []
     assert result.picks(2) == ["a", "b"]
+
+
+@pytest.mark.ml
+def test_a_self_trained_round_ranks_the_pool_with_its_teacher(tmp_path: Path) -> None:
+    # The benchmarked pipeline ranks with the method's model and self-trains only the model that labels the rest;
+    # the service's self-trained rounds rank the same way, so the student never chooses what to label.
+    import torch
+
+    from ml.al_round import RoundSettings, SelfTrainingSettings, run_round, score
+    from ml.data import SubsetSource, open_dataset
+    from ml.synthetic import write_synthetic_dataset
+
+    torch.set_num_threads(1)
+    write_synthetic_dataset(tmp_path / "data", count=12, size=64, seed=5, val_fraction=0.25)
+    pool = open_dataset(tmp_path / "data", "pool")
+    labeled, unlabeled = pool.ids[:3], pool.ids[3:]
+    settings = RoundSettings(
+        method="supervised",
+        strategy="entropy",
+        steps=2,
+        crop_size=64,
+        device="cpu",
+        score_size=None,
+        self_training=SelfTrainingSettings(threshold=0.0, steps=2, crop_size=64),
+    )
+    source = SubsetSource(pool, labeled)
+    result = run_round(
+        settings, labeled=source, pool=pool, unlabeled=unlabeled, val=None, num_classes=9, workdir=tmp_path / "round"
+    )
+    assert result.teacher_checkpoint is not None and result.checkpoint != result.teacher_checkpoint
+    by_teacher, _ = score(settings, result.teacher_checkpoint, pool, unlabeled, source, 9)
+    by_student, _ = score(settings, result.checkpoint, pool, unlabeled, source, 9)
+    assert result.scores == by_teacher != by_student
