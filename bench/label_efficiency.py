@@ -363,6 +363,7 @@ def summary(smoke: bool, results_root: Path = RESULTS) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     final_mious: dict[str, dict[int, float]] = {}
+    st_gains: dict[str, dict[int, tuple[float, float]]] = {}  # config → seed → (student, its teacher)
     table: dict[str, Any] = {}
     for name, bench in CONFIGS.items():
         finals: list[dict[str, Any]] = []
@@ -386,6 +387,10 @@ def summary(smoke: bool, results_root: Path = RESULTS) -> str:
                     },
                 )
                 entry["final_miou"][str(seed)] = float(rounds[-1]["miou"])
+                teacher = (rounds[-1].get("pseudo_labels") or {}).get("teacher_miou")
+                if teacher is not None:
+                    st_gains.setdefault(name, {})[seed] = (float(rounds[-1]["miou"]), float(teacher))
+                    entry.setdefault("teacher_miou", {})[str(seed)] = float(teacher)
                 entry["final_per_class_iou"][str(seed)] = rounds[-1]["per_class_iou"]
                 entry["checkpoint"][str(seed)] = rounds[-1]["checkpoint"]
                 (seed_minutes,) = _run_minutes(root, name, [str(seed)])
@@ -426,6 +431,16 @@ def summary(smoke: bool, results_root: Path = RESULTS) -> str:
     (root / "summary.json").write_text(json.dumps({"configs": table, "aims": aim_lines}, indent=1))
     text = "\n".join(lines) + "\n"
     text += "\n" + "\n".join(aim_lines) + "\n"
+    if st_gains:
+        text += "\nSelf-training: the student against its own teacher on the same val images (seeds whose final round"
+        text += " recorded the teacher's mIoU):\n\n"
+        for name, by_seed in st_gains.items():
+            diffs = [100 * (student - teacher) for student, teacher in by_seed.values()]
+            text += (
+                f"- {name}: student − teacher {statistics.mean(diffs):+.1f} ["
+                + ", ".join(f"s{seed} {st:.3f} − {te:.3f}" for seed, (st, te) in sorted(by_seed.items()))
+                + "]\n"
+            )
     text += "\n".join(mix_lines) + "\n"
     if run_dirs:
         where = "SMOKE, synthetic" if smoke else "ai4mars-msl256-dev"

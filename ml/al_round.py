@@ -355,6 +355,13 @@ def run_round(
             progress=_span(progress, low, low + shares[4], "evaluating"),
         )
         seconds["evaluate"] = time.perf_counter() - started
+        if teacher is not None and pseudo_info is not None:
+            # The teacher on the same validation images: what self-training added, paired, in every run.
+            started = time.perf_counter()
+            teacher_eval = evaluate(teacher, val, class_ids=settings.class_ids, device=settings.device)
+            pseudo_info["teacher_miou"] = teacher_eval["miou"]
+            pseudo_info["teacher_per_class_iou"] = teacher_eval["per_class_iou"]
+            seconds["evaluate_teacher"] = time.perf_counter() - started
     progress(1.0, "round done")
     return RoundResult(
         checkpoint=model,

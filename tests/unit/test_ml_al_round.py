@@ -143,18 +143,18 @@ def test_a_spread_batch_is_ranked_first_and_the_rest_by_score() -> None:
 
 
 @pytest.mark.ml
-def test_a_self_trained_round_ranks_the_pool_with_its_teacher(tmp_path: Path) -> None:
+def test_a_self_trained_round_ranks_with_its_teacher_and_scores_both_on_val(tmp_path: Path) -> None:
     # The benchmarked pipeline ranks with the method's model and self-trains only the model that labels the rest;
     # the service's self-trained rounds rank the same way, so the student never chooses what to label.
     import torch
 
-    from ml.al_round import RoundSettings, SelfTrainingSettings, run_round, score
+    from ml.al_round import RoundSettings, SelfTrainingSettings, evaluate, run_round, score
     from ml.data import SubsetSource, open_dataset
     from ml.synthetic import write_synthetic_dataset
 
     torch.set_num_threads(1)
     write_synthetic_dataset(tmp_path / "data", count=12, size=64, seed=5, val_fraction=0.25)
-    pool = open_dataset(tmp_path / "data", "pool")
+    pool, val = open_dataset(tmp_path / "data", "pool"), open_dataset(tmp_path / "data", "val")
     labeled, unlabeled = pool.ids[:3], pool.ids[3:]
     settings = RoundSettings(
         method="supervised",
@@ -167,9 +167,13 @@ def test_a_self_trained_round_ranks_the_pool_with_its_teacher(tmp_path: Path) ->
     )
     source = SubsetSource(pool, labeled)
     result = run_round(
-        settings, labeled=source, pool=pool, unlabeled=unlabeled, val=None, num_classes=9, workdir=tmp_path / "round"
+        settings, labeled=source, pool=pool, unlabeled=unlabeled, val=val, num_classes=9, workdir=tmp_path / "round"
     )
     assert result.teacher_checkpoint is not None and result.checkpoint != result.teacher_checkpoint
     by_teacher, _ = score(settings, result.teacher_checkpoint, pool, unlabeled, source, 9)
     by_student, _ = score(settings, result.checkpoint, pool, unlabeled, source, 9)
     assert result.scores == by_teacher != by_student
+    # The teacher is also scored on the validation images, beside the student (the round's model).
+    assert result.pseudo_info is not None and result.evaluation is not None
+    assert result.pseudo_info["teacher_miou"] == evaluate(result.teacher_checkpoint, val, device="cpu")["miou"]
+    assert result.evaluation["miou"] == evaluate(result.checkpoint, val, device="cpu")["miou"]
