@@ -80,6 +80,9 @@ def test_warm_start_then_self_training(
         assert model.metrics["pseudo_labels"]["threshold"] == 0.5
         assert model.metrics["pseudo_labels"]["class_keep"] == 0.5
         assert all(t <= 0.5 for t in model.metrics["pseudo_labels"]["class_thresholds"])
+        # The teacher is scored on the same val images as the student, so what self-training added is on record.
+        assert 0.0 <= model.metrics["pseudo_labels"]["teacher_miou"] <= 1.0
+        assert "evaluate_teacher" in model.metrics["seconds"]
     # The training folder (teacher, pseudo-labels, student) is gone once the model version is stored.
     assert not (job_settings.artifacts_dir / "training" / f"job-{second.json()['job_id']}").exists()
 
