@@ -388,6 +388,11 @@ def summary(smoke: bool, results_root: Path = RESULTS) -> str:
                 )
                 entry["final_miou"][str(seed)] = float(rounds[-1]["miou"])
                 teacher = (rounds[-1].get("pseudo_labels") or {}).get("teacher_miou")
+                scored_later = (
+                    root / "teachers" / f"{name}-seed{seed}.json"
+                )  # `marslabel evaluate` of the last round's train.pt
+                if teacher is None and scored_later.is_file():
+                    teacher = json.loads(scored_later.read_text())["miou"]
                 if teacher is not None:
                     st_gains.setdefault(name, {})[seed] = (float(rounds[-1]["miou"]), float(teacher))
                     entry.setdefault("teacher_miou", {})[str(seed)] = float(teacher)
@@ -432,8 +437,8 @@ def summary(smoke: bool, results_root: Path = RESULTS) -> str:
     text = "\n".join(lines) + "\n"
     text += "\n" + "\n".join(aim_lines) + "\n"
     if st_gains:
-        text += "\nSelf-training: the student against its own teacher on the same val images (seeds whose final round"
-        text += " recorded the teacher's mIoU):\n\n"
+        text += "\nSelf-training: the student against its own teacher on the same val images (the final round's"
+        text += " record, or teachers/<run>.json from `marslabel evaluate` of its train.pt):\n\n"
         for name, by_seed in st_gains.items():
             diffs = [100 * (student - teacher) for student, teacher in by_seed.values()]
             text += (
