@@ -246,9 +246,15 @@ COMPARISONS = (
     ("sup-3pct-wcedice", "sup-3pct"),
     ("sup-3pct-rare", "sup-3pct-wcedice"),
     ("st-ueq-kmeans", "st-ueq"),
+    ("st-ueq-spread", "st-ueq"),
+    ("st-ueq-spread", "st-random"),
+    ("st-ueq-native", "st-ueq"),
     ("cps-ueq", "sup-3pct"),
     ("cps-ueq", "cps-random"),
     ("s5mars-ueq", "sup-3pct"),
+    ("s5mars-ueq-wohem", "s5mars-ueq"),
+    ("s5mars-ueq-gated", "s5mars-ueq-wohem"),
+    ("s5mars-ueq-gated", "sup-3pct"),
 )
 
 
