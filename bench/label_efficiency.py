@@ -394,9 +394,8 @@ def summary(smoke: bool, results_root: Path = RESULTS) -> str:
                 )
                 entry["final_miou"][str(seed)] = float(rounds[-1]["miou"])
                 teacher = (rounds[-1].get("pseudo_labels") or {}).get("teacher_miou")
-                scored_later = (
-                    root / "teachers" / f"{name}-seed{seed}.json"
-                )  # `marslabel evaluate` of the last round's train.pt
+                # A teacher scored after the run: `marslabel evaluate` of the last round's train.pt.
+                scored_later = root / "teachers" / f"{name}-seed{seed}.json"
                 if teacher is None and scored_later.is_file():
                     teacher = json.loads(scored_later.read_text())["miou"]
                 if teacher is not None:
