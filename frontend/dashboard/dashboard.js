@@ -10,7 +10,9 @@ import { openPseudoLabelDialog } from './pseudo-label-dialog.js';
 import { renderTeamPanels } from './team.js';
 
 const $ = (id) => document.getElementById(id);
-const state = { user: null, projectId: null, project: null, followed: new Map(), thumbnails: [], roundOfJob: new Map() };
+const state = {
+  user: null, projectId: null, project: null, followed: new Map(), thumbnails: [], roundOfJob: new Map(), poolCounts: null,
+};
 window.dashboard = state;
 
 // ---------------------------------------------------------------- jobs
@@ -290,11 +292,34 @@ async function refreshModels() {
   $('models').replaceChildren(head, h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: 7, class: 'muted' }, 'No model yet.'))));
 }
 
+// The product's aim: about 3% of the pool labelled by hand, then the model labels the rest. From there on a
+// round's model may be the one that does, and the benchmark's pipeline self-trains that model (its student beat
+// its teacher in almost every dev run), so the form pre-selects it until the lead decides otherwise.
+const TARGET_SHARE = 0.03;
+
+function suggestSelfTraining(pool, labeled) {
+  state.poolCounts = { pool, labeled };
+  const box = $('round-self-training');
+  const hint = $('round-hint');
+  const reached = pool > 0 && labeled / pool >= TARGET_SHARE;
+  hint.hidden = !reached;
+  if (!reached) return;
+  if (box.dataset.touched !== 'true') box.checked = true;
+  hint.textContent = `${labeled} of ${pool} pool images are labeled (${((labeled / pool) * 100).toFixed(1)}%, the 3% aim reached): `
+    + 'this round\'s model may be the one that labels the rest, so self-training it is recommended'
+    + (box.checked ? ' and selected.' : '.');
+}
+$('round-self-training').addEventListener('change', (event) => {
+  event.target.dataset.touched = 'true'; // the lead decided: refreshes no longer pre-select
+  if (state.poolCounts) suggestSelfTraining(state.poolCounts.pool, state.poolCounts.labeled);
+});
+
 async function refreshSummary() {
   const count = (query) => api(`/projects/${state.projectId}/images`, { query: { ...query, limit: 1 } }).then((page) => page.total);
   const [pool, labeled, val, test] = await Promise.all([
     count({ split: 'pool' }), count({ split: 'pool', status: 'labeled' }), count({ split: 'val' }), count({ split: 'test' }),
   ]);
+  suggestSelfTraining(pool, labeled);
   $('project-summary').textContent = `${pool} pool images (${labeled} labeled) · ${val} val · ${test} test images · classes: ${state.project.classes.map((c) => c.name).join(', ')}`;
 }
 

@@ -35,11 +35,13 @@ export async function openPseudoLabelDialog(projectId, model, onStarted) {
   const cancel = h('button', { id: 'pl-cancel', type: 'button', onclick: () => dialog.close() }, 'Cancel');
   const miou = plan.val_miou == null ? 'val mIoU unknown' : `val mIoU ${percent(plan.val_miou)}${plan.validation_images ? ` on ${plan.validation_images} images` : ''}`;
   const weak = plan.val_miou != null && plan.val_miou < WEAK_MIOU;
+  const teacher = plan.teacher_miou == null ? '' : ` (its teacher: ${percent(plan.teacher_miou)})`;
   const form = h(
     'form',
     { method: 'dialog', class: 'pseudo-label-form' },
     h('div', { class: 'dialog-head' }, h('h2', { id: 'pseudo-label-title' }, `Pseudo-label with model #${plan.model_version_id}`)),
-    h('p', { id: 'pl-model' }, `Model #${plan.model_version_id}: ${plan.method}${plan.round_id != null ? `, round ${plan.round_id}` : ''}, trained on ${plan.labeled_count} labeled images · `, h('strong', { id: 'pl-miou' }, miou)),
+    h('p', { id: 'pl-model' }, `Model #${plan.model_version_id}: ${plan.method}${plan.round_id != null ? `, round ${plan.round_id}` : ''}, trained on ${plan.labeled_count} labeled images · `, h('strong', { id: 'pl-miou' }, miou), plan.self_trained ? h('span', { id: 'pl-self-trained' }, ` · self-trained${teacher}`) : ''),
+    plan.self_trained ? '' : h('p', { class: 'message', id: 'pl-suggest-self-training' }, 'Not self-trained. On the dev benchmark a self-trained student beat the model it learnt from in almost every run, mostly by 4 to 14 mIoU points: for labelling the rest, a round with "Self-train the model" first is likely worth its time.'),
     weak ? h('p', { class: 'message warning', id: 'pl-weak' }, `A weak model: below ${percent(WEAK_MIOU)} val mIoU its labels may need more correcting than they save. Consider a higher threshold.`) : '',
     h('p', { id: 'pl-images' }, `It will label ${plan.images - plan.claimed} images without a human label.`
       + (plan.claimed ? ` ${plan.claimed} more ${plan.claimed === 1 ? 'is' : 'are'} claimed by an annotator now: skipped, and labeled by a later run.` : '')

@@ -160,6 +160,8 @@ def plan_pseudo_labels(
     counts = pseudo_label_counts(session, project_id, version.id)
     miou = metrics.get("miou")
     images = validation.get("images") if validation else None
+    pseudo = metrics.get("pseudo_labels") if isinstance(metrics.get("pseudo_labels"), dict) else {}
+    teacher = pseudo.get("teacher_miou") if pseudo else None
     return PseudoLabelPlan(
         model_version_id=version.id,
         method=version.method,
@@ -167,6 +169,8 @@ def plan_pseudo_labels(
         labeled_count=version.labeled_count,
         val_miou=float(miou) if isinstance(miou, int | float) else None,
         validation_images=int(images) if isinstance(images, int) else None,
+        self_trained=version.method == "self-training",
+        teacher_miou=float(teacher) if isinstance(teacher, int | float) else None,
         threshold=project.pseudo_label_threshold,
         images=counts.images,
         claimed=counts.claimed,

@@ -42,6 +42,9 @@ def test_pseudo_label_dialog_skips_the_claimed_image_and_the_view_names_the_mode
         assert page.input_value("#pl-threshold") == "0.35"  # the project's default
         assert page.inner_text("#pl-miou") == f"val mIoU {VAL_MIOU * 100:.1f}% on 2 images"
         assert f"Model #{model_id}" in page.inner_text("#pl-model")
+        # A plain supervised model: the dialog says so and suggests a self-trained round first.
+        assert "Not self-trained" in page.inner_text("#pl-suggest-self-training")
+        assert page.locator("#pl-self-trained").count() == 0
         # 7 unlabelled pool images (the disc and 6 synthetic scenes); the disc is claimed.
         images = page.inner_text("#pl-images")
         assert "It will label 6 images" in images and "1 more is claimed by an annotator" in images, images
@@ -82,6 +85,21 @@ def test_pseudo_label_dialog_skips_the_claimed_image_and_the_view_names_the_mode
         assert page.inner_text("#status-saved") == f"model pseudo-label (model {model_id}) · version 1"
         assert f"model pseudo-label (model {model_id}" in page.inner_text("#mask-source")
         shot(page, "16-annotate-model-pseudo-label")
+        assert failures == [], failures
+
+        # A self-trained model: the dialog names it and its teacher's figure, and suggests nothing.
+        context.close()
+        student_id = untrained_model_version(session, project_id, tmp_path / "weights", teacher_miou=0.375)
+        context, page, failures = new_page(chromium)
+        sign_in(page, web, role_tokens[Role.lead])
+        page.goto(f"{web}/app/dashboard/?project={project_id}")
+        page.wait_for_function("document.body.dataset.ready === 'true'")
+        page.locator(f'#models tbody tr:has(td:text-is("#{student_id}")) button.pseudo-label').click()
+        page.locator("#pseudo-label-dialog").wait_for(state="visible")
+        assert f"Model #{student_id}: self-training" in page.inner_text("#pl-model")
+        assert page.inner_text("#pl-self-trained") == " · self-trained (its teacher: 37.5%)"
+        assert page.locator("#pl-suggest-self-training").count() == 0
+        page.click("#pl-cancel")
         assert failures == [], failures
     finally:
         lead.close()

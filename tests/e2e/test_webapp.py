@@ -149,6 +149,11 @@ def test_dashboard_round_progress_curve_queue_and_export(
         page.wait_for_function("document.body.dataset.ready === 'true'")
         assert page.locator("#round-panel").is_visible() and page.locator("#import-panel").is_visible()
         assert page.get_attribute("#curve", "data-points") == "0"
+        # 4 of 11 pool images are labelled, past the 3% aim: the form pre-selects self-training and says why.
+        page.wait_for_selector("#round-hint", state="visible")
+        assert "4 of 11 pool images are labeled" in page.inner_text("#round-hint")
+        assert "recommended and selected" in page.inner_text("#round-hint")
+        assert page.is_checked("#round-self-training")
         shot(page, "05-dashboard-before", full_page=True)
 
         # Record every state the job row shows, to know the progress was followed live, not only the end.
@@ -168,7 +173,7 @@ def test_dashboard_round_progress_curve_queue_and_export(
         page.click("#round-form summary")
         page.fill("#round-steps", TINY_ROUND["steps"])
         page.fill("#round-crop", TINY_ROUND["crop"])
-        page.check("#round-self-training")  # the first round's model is self-trained, its student as tiny
+        assert page.is_checked("#round-self-training")  # pre-selected: the model is self-trained, its student tiny
         page.click("#start-round")
         page.wait_for_selector("text=Round 1 started")
         assert page.locator("text=self-trained model").count() >= 1
@@ -227,7 +232,8 @@ def test_dashboard_round_progress_curve_queue_and_export(
             assert any(name.endswith(".json") for name in archive.namelist())
 
         # A long round, cancelled from its job row while it runs.
-        page.uncheck("#round-self-training")
+        page.uncheck("#round-self-training")  # the lead's choice holds when the dashboard refreshes
+        page.wait_for_function("document.getElementById('round-hint').textContent.endsWith('recommended.')")
         page.fill("#round-steps", "5000")  # the cpu profile's cap (MARSLABEL_MAX_ROUND_STEPS_CPU)
         page.click("#start-round")
         page.wait_for_selector("text=Round 2 started")

@@ -27,22 +27,26 @@ SIZE = 64
 VAL_MIOU = 0.42
 
 
-def untrained_model_version(session: Session, project_id: int, folder: Path) -> int:
-    """A model version row whose artifact is a real checkpoint (ml.checkpoint format) of an untrained network."""
+def untrained_model_version(
+    session: Session, project_id: int, folder: Path, *, teacher_miou: float | None = None
+) -> int:
+    """A model version row whose artifact is a real checkpoint (ml.checkpoint format) of an untrained network;
+    with `teacher_miou`, recorded as a self-trained student whose teacher scored that."""
     from ml import checkpoint
     from ml.network import build_model
 
     config = {"encoder": "lite0", "num_classes": len(S5MARS_CLASSES), "decoder_dropout": False, "amp": False}
     net = build_model("lite0", len(S5MARS_CLASSES), False, pretrained=False)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "untrained.pt"
+    path = folder / ("untrained.pt" if teacher_miou is None else "untrained-student.pt")
     checkpoint.save({"config": config, "modules": {"model": net.state_dict()}, "predict_with": ["model"]}, path)
     row = ModelVersion(
         project_id=project_id,
         round_id=None,
-        method="supervised",
+        method="supervised" if teacher_miou is None else "self-training",
         config=config,
-        metrics={"miou": VAL_MIOU, "validation": {"source": "val split", "images": 2}},
+        metrics={"miou": VAL_MIOU, "validation": {"source": "val split", "images": 2}}
+        | ({} if teacher_miou is None else {"pseudo_labels": {"threshold": 0.9, "teacher_miou": teacher_miou}}),
         labeled_count=2,
         artifact_path=str(path),
         artifact_sha256=sha256_of(path),
@@ -78,6 +82,8 @@ def test_a_claimed_image_is_skipped_and_picked_up_by_a_later_run(
         "labeled_count": 2,
         "val_miou": VAL_MIOU,
         "validation_images": 2,
+        "self_trained": False,  # a plain supervised model: the dialog suggests a self-trained round first
+        "teacher_miou": None,
         "threshold": 0.0,  # the project's default
         "images": 4,  # the unlabelled pool images; labelled pool and val images are not touched
         "claimed": 1,

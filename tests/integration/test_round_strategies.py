@@ -83,6 +83,11 @@ def test_warm_start_then_self_training(
         # The teacher is scored on the same val images as the student, so what self-training added is on record.
         assert 0.0 <= model.metrics["pseudo_labels"]["teacher_miou"] <= 1.0
         assert "evaluate_teacher" in model.metrics["seconds"]
+    # The pseudo-label plan says it is self-trained and names its teacher's figure beside its own.
+    plan = job_client.get(f"/api/v1/projects/{project_id}/pseudo-labels/plan", headers=lead).json()
+    assert (plan["model_version_id"], plan["self_trained"]) == (model.id, True)
+    assert plan["teacher_miou"] == model.metrics["pseudo_labels"]["teacher_miou"]
+    assert plan["val_miou"] == model.metrics["miou"]
     # The training folder (teacher, pseudo-labels, student) is gone once the model version is stored.
     assert not (job_settings.artifacts_dir / "training" / f"job-{second.json()['job_id']}").exists()
 
