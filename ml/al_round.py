@@ -330,7 +330,7 @@ def run_round(
         }
         low += shares[2]
         student = final_config = student_config(settings, num_classes)
-        # A workdir may be shared (a simulation's round-0 cache): students of other settings get other files.
+        # A workdir may be shared (a simulation's round cache): students of other settings get other files.
         student_key = hashlib.sha256(
             json.dumps([asdict(student), st.threshold, st.class_keep], default=str).encode()
         ).hexdigest()

@@ -90,7 +90,9 @@ def add_ml_commands(subparsers: argparse._SubParsersAction) -> None:
     sim.add_argument("--st-steps", type=int, default=None, help="student steps (default: profile)")
     sim.add_argument("--top-k", type=float, default=None, help="aggregate the top k%% pixels, not the mean")
     sim.add_argument("--exclude-class", type=int, default=None, help="ignore pixels predicted as this class")
-    sim.add_argument("--round0-cache", type=Path, default=None, help="folder sharing round-0 models")
+    sim.add_argument(
+        "--round-cache", type=Path, default=None, help="folder sharing round models between runs that train the same"
+    )
     sim.add_argument("--checkpoint-dir", type=Path, default=None, help="round checkpoints (default: --out)")
     sim.add_argument("--train-options", type=_json_dict, default={}, help="JSON for TrainConfig.options")
     sim.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -180,7 +182,7 @@ def handle_simulate(args: argparse.Namespace) -> int:
         self_training_steps=args.st_steps,
         top_k_percent=args.top_k,
         exclude_class=args.exclude_class,
-        round0_cache=args.round0_cache,
+        round_cache=args.round_cache,
         checkpoint_dir=args.checkpoint_dir,
         train_options=args.train_options,
         effort=args.effort,

@@ -11,8 +11,10 @@ round's labelled set is known without re-scoring); a round that crashed mid-trai
 trainer's checkpoint (`ml.ssl.train(..., resume=True)`).
 
 Cost savers (all optional, all recorded in the round JSON):
-- a shared round-0 cache: the round-0 model depends only on the training config and the initial ids,
-  so runs that differ only in strategy train it once (keyed by a hash of both);
+- a shared round cache (`round_cache`): a round's model depends only on its training config, its labelled ids
+  and the model it starts from, so runs that agree on those train it once (keyed by a hash of the three):
+  strategies share round 0, and runs that differ only in their final model (the self-trained student's
+  settings) share every round's teacher and its pseudo-labels, their students side by side in the last one;
 - warm start: round r > 0 starts from round r−1's weights and trains `warm_steps` steps (METHODS §4.4
   lists it as the compute-saving option; the default of the `paper` profile is the cold start);
 - candidate subsampling: each round scores a seeded random subset of the unlabelled pool, optionally
@@ -73,7 +75,7 @@ class SimulationConfig:
     eval_batch_size: int = 8
     top_k_percent: float | None = None
     exclude_class: int | None = None
-    round0_cache: Path | None = None
+    round_cache: Path | None = None  # folder of round models shared between runs (see the module's docstring)
     checkpoint_dir: Path | None = None  # where round checkpoints go; None = inside `out`
     train_options: dict[str, Any] = field(default_factory=dict)
     effort: bool = False  # each round with picks records the simulated annotator's effort on them (ml.annotator)
@@ -91,8 +93,9 @@ class SimulationConfig:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SimulationConfig:
         known = {f.name for f in fields(cls)}
+        data = _renamed(data)
         kwargs = {k: v for k, v in data.items() if k in known}
-        for key in ("data", "out", "val_data", "round0_cache", "checkpoint_dir"):
+        for key in ("data", "out", "val_data", "round_cache", "checkpoint_dir"):
             if kwargs.get(key) is not None:
                 kwargs[key] = Path(kwargs[key])
         if kwargs.get("class_ids") is not None:
@@ -164,8 +167,17 @@ def round_settings(config: SimulationConfig, round_index: int, final: bool) -> R
     )
 
 
+def _renamed(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved config with fields renamed since read under their current names (round0_cache: round_cache)."""
+    out = dict(saved)
+    if "round0_cache" in out:
+        out.setdefault("round_cache", out.pop("round0_cache"))
+    return out
+
+
 def config_key(train: TrainConfig, labeled_ids: Sequence[str], data: Path, extra: str = "") -> str:
-    """A stable hash of a training run's inputs, for sharing identical round-0 models between runs."""
+    """A stable hash of a training run's inputs (`extra`: the model it starts from), for sharing identical round
+    models between runs."""
     payload = json.dumps(
         {"train": asdict(train), "ids": sorted(labeled_ids), "data": str(Path(data).resolve()), "extra": extra},
         sort_keys=True,
@@ -264,8 +276,9 @@ def _check_run_file(config: SimulationConfig) -> None:
     path = config.out / RUN_FILE
     current = {**config.to_json(), "train_fingerprint": train_fingerprint(config)}
     if path.exists():
-        saved = json.loads(path.read_text())
-        ignore = {"out", "device", "score_batch_size", "eval_batch_size", "checkpoint_dir", "effort"}
+        saved = _renamed(json.loads(path.read_text()))
+        # Where files go and how fast it runs do not change a run's results.
+        ignore = {"out", "device", "score_batch_size", "eval_batch_size", "checkpoint_dir", "round_cache", "effort"}
         if "train_fingerprint" not in saved:  # a run folder from before fingerprints: its config fields decide
             ignore.add("train_fingerprint")
         # A field added after the run was made reads as its default (the run was made with that behaviour).
@@ -280,12 +293,18 @@ def _check_run_file(config: SimulationConfig) -> None:
         write_json_atomic(path, current)
 
 
-def _round0_workdir(config: SimulationConfig, train: TrainConfig, labeled: list[str]) -> Path | None:
-    """The shared round-0 folder: the round-0 model depends only on its training config and the initial ids,
-    so runs that differ only in strategy train it once (its checkpoint is found finished and reused)."""
-    if config.round0_cache is None:
+def _shared_workdir(
+    config: SimulationConfig, train: TrainConfig, labeled: list[str], init_from: Path | None
+) -> Path | None:
+    """The round's folder in the shared round cache: its model depends only on its training config, its labelled
+    ids and the model it starts from (itself a cached file, named by its own key), so a run that agrees on the
+    three finds it finished and reuses it. Everything else a round writes there is keyed too: the teacher's
+    pool predictions depend on that model alone, and a student's file is named by its settings (ml.al_round)."""
+    if config.round_cache is None:
         return None
-    return Path(config.round0_cache) / config_key(train, labeled, config.data)
+    # Round 0 keeps the key it had before later rounds were shared, so existing caches stay valid.
+    extra = "" if init_from is None else f"init:{Path(init_from).resolve()}"
+    return Path(config.round_cache) / config_key(train, labeled, config.data, extra)
 
 
 def initial_ids(config: SimulationConfig, ds: _Datasets, count: int) -> list[str]:
@@ -335,7 +354,8 @@ def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress)
         if config.spread and not final:
             settings.spread = sizes[r]
         init_from = previous if warm and r > 0 else None
-        shared = _round0_workdir(config, train_config(settings, ds.num_classes, False), labeled) if r == 0 else None
+        trains = train_config(settings, ds.num_classes, init_from is not None)
+        shared = _shared_workdir(config, trains, labeled, init_from)
         workdir = shared or (config.checkpoint_dir or config.out) / f"round_{r:03d}"
         labeled_set = set(labeled)
         inner, close = tqdm_progress(f"round {r}")
@@ -377,7 +397,8 @@ def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress)
             "score_images_per_second": result.score_info.get("images_per_second"),
             "picked_scores": {i: result.scores[i] for i in queried},
             "spread": result.score_info.get("spread"),
-            "round0_shared": shared is not None,
+            "round0_shared": r == 0 and shared is not None,  # kept for the readers of earlier runs
+            "shared_workdir": str(shared) if shared is not None else None,
             "warm_start_from": str(init_from) if init_from else None,
             "checkpoint": str(result.checkpoint),
             "warm_start_source": str(result.warm_start_source),

@@ -26,7 +26,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _config(dataset: Path, out: Path, strategy: str, cache: Path):
+def _config(dataset: Path, out: Path, strategy: str, cache: Path, **more):
     from ml.simulate import SimulationConfig
 
     return SimulationConfig(
@@ -42,8 +42,9 @@ def _config(dataset: Path, out: Path, strategy: str, cache: Path):
         crop_size=64,
         device="cpu",
         candidates=8,
-        round0_cache=cache,
+        round_cache=cache,
         train_options={"checkpoint_every": 1},
+        **more,
     )
 
 
@@ -125,6 +126,24 @@ def test_a_run_made_before_a_config_field_existed_resumes(
     run_file.write_text(json.dumps(saved))
 
 
+def test_a_run_saved_under_a_renamed_field_resumes(dataset: Path, ueq_run: tuple[Path, Path, list[dict]]) -> None:
+    # `round_cache` was `round0_cache` when only round 0 was shared; where the cache lives is not compared.
+    from ml.simulate import RUN_FILE, SimulationConfig, run_simulation
+
+    out, cache, _ = ueq_run
+    run_file = out / RUN_FILE
+    current = run_file.read_text()
+    saved = json.loads(current)
+    saved["round0_cache"] = str(cache.parent / "elsewhere")
+    del saved["round_cache"]
+    run_file.write_text(json.dumps(saved))
+    try:
+        assert len(run_simulation(_config(dataset, out, "ueq", cache))) == 2
+        assert SimulationConfig.from_json(saved).round_cache == cache.parent / "elsewhere"
+    finally:
+        run_file.write_text(current)
+
+
 def test_spread_batches_come_from_the_top_candidates(
     dataset: Path, ueq_run: tuple[Path, Path, list[dict]], tmp_path: Path
 ) -> None:
@@ -166,7 +185,32 @@ def test_round0_model_is_shared_between_strategies(
     assert records[0]["miou"] == ueq_records[0]["miou"]
     assert records[0]["labeled_ids"] == ueq_records[0]["labeled_ids"]
     assert records[1]["round0_shared"] is False
+    # Round 1 trains on other labels (random's picks): its own model, not UEQ's.
+    assert records[1]["shared_workdir"] != ueq_records[1]["shared_workdir"]
+    assert records[1]["checkpoint"] != ueq_records[1]["checkpoint"]
     assert records[0]["score_seconds"] == 0.0  # random draws seeded scores, without a model
+
+
+def test_runs_that_differ_only_in_the_student_share_every_teacher(dataset: Path, tmp_path: Path) -> None:
+    from ml.simulate import run_simulation
+
+    cache = tmp_path / "cache"
+    short = run_simulation(_config(dataset, tmp_path / "st2", "ueq", cache, self_training=True, self_training_steps=2))
+    teacher = Path(short[1]["warm_start_source"])
+    predictions = sorted((teacher.parent / "predictions").iterdir())
+    stamps = [teacher.stat().st_mtime_ns, *(p.stat().st_mtime_ns for p in predictions)]
+    longer = run_simulation(_config(dataset, tmp_path / "st3", "ueq", cache, self_training=True, self_training_steps=3))
+    # Every round's model, the final teacher and its pool predictions come from the cache, untouched.
+    assert [r["shared_workdir"] for r in longer] == [r["shared_workdir"] for r in short]
+    assert all(r["shared_workdir"] is not None for r in longer)
+    assert longer[0]["checkpoint"] == short[0]["checkpoint"]
+    assert longer[1]["warm_start_source"] == str(teacher)
+    assert [teacher.stat().st_mtime_ns, *(p.stat().st_mtime_ns for p in predictions)] == stamps
+    assert longer[1]["pseudo_labels"]["teacher_miou"] == short[1]["pseudo_labels"]["teacher_miou"]
+    # Each run has its own student beside the shared teacher.
+    assert longer[1]["checkpoint"] != short[1]["checkpoint"]
+    assert Path(longer[1]["checkpoint"]).parent == Path(short[1]["checkpoint"]).parent == teacher.parent
+    assert longer[1]["train_config"]["steps"] == short[1]["train_config"]["steps"]
 
 
 def test_cli_plot_and_evaluate_write_files(
