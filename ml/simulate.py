@@ -297,13 +297,17 @@ def _shared_workdir(
     config: SimulationConfig, train: TrainConfig, labeled: list[str], init_from: Path | None
 ) -> Path | None:
     """The round's folder in the shared round cache: its model depends only on its training config, its labelled
-    ids and the model it starts from (itself a cached file, named by its own key), so a run that agrees on the
-    three finds it finished and reuses it. Everything else a round writes there is keyed too: the teacher's
-    pool predictions depend on that model alone, and a student's file is named by its settings (ml.al_round)."""
+    ids and the model it starts from (by content: a finished checkpoint is never rewritten), so a run that agrees
+    on the three finds it finished and reuses it. Everything else a round writes there is keyed too: the
+    teacher's pool predictions depend on that model alone, and a student's file is named by its settings
+    (ml.al_round)."""
     if config.round_cache is None:
         return None
     # Round 0 keeps the key it had before later rounds were shared, so existing caches stay valid.
-    extra = "" if init_from is None else f"init:{Path(init_from).resolve()}"
+    extra = ""
+    if init_from is not None:
+        with open(init_from, "rb") as handle:
+            extra = "init:" + hashlib.file_digest(handle, "sha256").hexdigest()
     return Path(config.round_cache) / config_key(train, labeled, config.data, extra)
 
 
