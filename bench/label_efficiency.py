@@ -153,6 +153,9 @@ CONFIGS: dict[str, BenchConfig] = {
     "st-ueq-cbst": BenchConfig(
         "cps-mars", "ueq", "1%", "3%", 2, candidates=None, sim={"self_training": True, "self_training_class_keep": 0.5}
     ),
+    # More, smaller query rounds (the papers' best used 4): 4 batches of 10–12 instead of 2 of 21, from the same
+    # round 0 (shared), each ranked by a model that has seen the batch before it.
+    "st-ueq-4r": BenchConfig("cps-mars", "ueq", "1%", "3%", 4, candidates=None, sim={"self_training": True}),
     # The same pipeline from a representative first set (k-means over ImageNet encoder features of the pool).
     "st-ueq-kmeans": BenchConfig(
         "cps-mars", "ueq", "1%", "3%", 2, candidates=None, sim={"self_training": True, "start": "kmeans"}
@@ -260,6 +263,7 @@ COMPARISONS = (
     ("st-ueq-spread", "st-ueq"),
     ("st-ueq-spread", "st-random"),
     ("st-ueq-native", "st-ueq"),
+    ("st-ueq-4r", "st-ueq"),
     ("st-ueq-long", "st-ueq"),
     ("st-ueq-cbst", "st-ueq"),
     ("cps-ueq", "sup-3pct"),
