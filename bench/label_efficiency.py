@@ -468,6 +468,16 @@ def summary(smoke: bool, results_root: Path = RESULTS) -> str:
                 + ", ".join(f"s{seed} {st:.3f} − {te:.3f}" for seed, (st, te) in sorted(by_seed.items()))
                 + "]\n"
             )
+        # The same pairs one step earlier: how far apart the teachers were before self-training.
+        teachers = {name: {seed: t for seed, (_, t) in by_seed.items()} for name, by_seed in st_gains.items()}
+        pairs = dict.fromkeys(p for p in ((BEST, BEST_RANDOM), *COMPARISONS) if p[0] in teachers and p[1] in teachers)
+        teacher_pairs = [(a, b, _paired(teachers[a], teachers[b])) for a, b in pairs]
+        teacher_pairs = [(a, b, diffs) for a, b, diffs in teacher_pairs if diffs]
+        if teacher_pairs:
+            text += "\nThe same pairs' teachers (before self-training), seed-paired:\n\n"
+            for a, b, diffs in teacher_pairs:
+                text += f"- {a} − {b} teachers: {100 * statistics.mean(diffs):+.1f} ["
+                text += ", ".join(f"{100 * d:+.1f}" for d in diffs) + "]\n"
     text += "\n".join(mix_lines) + "\n"
     if run_dirs:
         where = "SMOKE, synthetic" if smoke else "ai4mars-msl256-dev"
