@@ -36,6 +36,7 @@ from typing import Any
 from ml.al_round import RoundSettings, SelfTrainingSettings, round_seed, run_round, train_config
 from ml.interfaces import ProgressFn, TrainConfig, no_progress
 from ml.profiles import WARM_START_DEFAULT
+from ml.sam.models import sha256_of
 
 ROUND_FILE = "round_{:03d}.json"
 RUN_FILE = "run.json"
@@ -304,10 +305,7 @@ def _shared_workdir(
     if config.round_cache is None:
         return None
     # Round 0 keeps the key it had before later rounds were shared, so existing caches stay valid.
-    extra = ""
-    if init_from is not None:
-        with open(init_from, "rb") as handle:
-            extra = "init:" + hashlib.file_digest(handle, "sha256").hexdigest()
+    extra = "" if init_from is None else "init:" + sha256_of(Path(init_from))
     return Path(config.round_cache) / config_key(train, labeled, config.data, extra)
 
 
