@@ -161,7 +161,7 @@ def plan_pseudo_labels(
     miou = metrics.get("miou")
     images = validation.get("images") if validation else None
     pseudo = metrics.get("pseudo_labels") if isinstance(metrics.get("pseudo_labels"), dict) else {}
-    teacher = pseudo.get("teacher_miou") if pseudo else None
+    teacher = pseudo.get("teacher_miou")
     return PseudoLabelPlan(
         model_version_id=version.id,
         method=version.method,
