@@ -50,7 +50,7 @@ def test_confidence_shading_image_list_and_queue(
     chromium: Any, web: str, session: Session, role_tokens: dict, headers: dict, tmp_path: Path
 ) -> None:
     project_id, disc_id, _disc = make_web_project(session)
-    model_id = untrained_model_version(session, project_id, tmp_path / "weights")
+    model_id = untrained_model_version(session, project_id, tmp_path / "weights", logit_scale=30)
     lead = httpx.Client(base_url=web, headers=headers[Role.lead], timeout=60)
     base = f"/api/v1/projects/{project_id}"
     started = lead.post(f"{base}/pseudo-labels", json={"model_version_id": model_id, "threshold": 0})
@@ -62,6 +62,7 @@ def test_confidence_shading_image_list_and_queue(
     assert stored.status_code == 200, stored.text
     levels = np.asarray(PILImage.open(io.BytesIO(stored.content)))
     # A level between the map's lowest and highest values: some pixels are below it, some are not.
+    assert levels.max() > levels.min(), f"the confidence map is uniform ({levels.min()}): nothing to shade apart"
     level = int(np.median(levels))
     if (levels < level).sum() == 0:
         level += 1

@@ -28,18 +28,30 @@ VAL_MIOU = 0.42
 
 
 def untrained_model_version(
-    session: Session, project_id: int, folder: Path, *, teacher_miou: float | None = None
+    session: Session,
+    project_id: int,
+    folder: Path,
+    *,
+    teacher_miou: float | None = None,
+    logit_scale: float = 1.0,
 ) -> int:
-    """A model version row whose artifact is a real checkpoint (ml.checkpoint format) of an untrained network;
-    with `teacher_miou`, recorded as a self-trained student whose teacher scored that."""
+    """A model version row whose artifact is a real checkpoint (ml.checkpoint format) of an untrained network,
+    initialised from a fixed seed; with `teacher_miou`, recorded as a self-trained student whose teacher scored
+    that. `logit_scale` multiplies the segmentation head: an untrained head's logits are nearly equal, so its
+    confidence takes only a few levels over an image, too few for a test that needs pixels on both sides of one."""
+    import torch
+
     from ml import checkpoint
     from ml.network import build_model
 
     config = {"encoder": "lite0", "num_classes": len(S5MARS_CLASSES), "decoder_dropout": False, "amp": False}
-    net = build_model("lite0", len(S5MARS_CLASSES), False, pretrained=False)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net = build_model("lite0", len(S5MARS_CLASSES), False, pretrained=False)
+    state = {k: v * logit_scale if "segmentation_head" in k else v for k, v in net.state_dict().items()}
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / ("untrained.pt" if teacher_miou is None else "untrained-student.pt")
-    checkpoint.save({"config": config, "modules": {"model": net.state_dict()}, "predict_with": ["model"]}, path)
+    checkpoint.save({"config": config, "modules": {"model": state}, "predict_with": ["model"]}, path)
     row = ModelVersion(
         project_id=project_id,
         round_id=None,
