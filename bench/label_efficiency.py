@@ -153,6 +153,22 @@ CONFIGS: dict[str, BenchConfig] = {
     "st-ueq-cbst": BenchConfig(
         "cps-mars", "ueq", "1%", "3%", 2, candidates=None, sim={"self_training": True, "self_training_class_keep": 0.5}
     ),
+    # ... and a noisy student (a second student taught by the first's pseudo-labels: the student gained +6.7 over
+    # its teacher on 9 of 10 pairs, so it may teach better than the teacher did) ...
+    "st-ueq-iter": BenchConfig(
+        "cps-mars", "ueq", "1%", "3%", 2, candidates=None, sim={"self_training": True, "self_training_generations": 2}
+    ),
+    # ... and ST++'s photometric perturbation of the pseudo-labelled images (contrast, brightness, blur) before
+    # CutMix: ST++ found the student's strong perturbation to be what makes it more than its teacher.
+    "st-ueq-strong": BenchConfig(
+        "cps-mars",
+        "ueq",
+        "1%",
+        "3%",
+        2,
+        candidates=None,
+        sim={"self_training": True, "self_training_options": {"photometric": True}},
+    ),
     # More, smaller query rounds (the papers' best used 4): 4 batches of 10–12 instead of 2 of 21, from the same
     # round 0 (shared), each ranked by a model that has seen the batch before it.
     "st-ueq-4r": BenchConfig("cps-mars", "ueq", "1%", "3%", 4, candidates=None, sim={"self_training": True}),
@@ -266,6 +282,8 @@ COMPARISONS = (
     ("st-ueq-4r", "st-ueq"),
     ("st-ueq-long", "st-ueq"),
     ("st-ueq-cbst", "st-ueq"),
+    ("st-ueq-iter", "st-ueq"),
+    ("st-ueq-strong", "st-ueq"),
     ("cps-ueq", "sup-3pct"),
     ("cps-ueq", "cps-random"),
     ("s5mars-ueq", "sup-3pct"),

@@ -38,6 +38,8 @@ class SelfTrainingSettings:
     steps: int | None = None  # None: the profile's
     crop_size: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    # Noisy-student iterations: each later student learns from the pseudo-labels of the one before (1: one student).
+    generations: int = 1
 
 
 @dataclass
@@ -248,6 +250,108 @@ def spread_first(settings: RoundSettings, pool: SampleSource, scores: Mapping[st
     return spread_picks(top, features, settings.spread, round_seed(settings.seed, settings.index, salt=17))
 
 
+def _pseudo_pool(
+    settings: RoundSettings,
+    predictor_checkpoint: Path,
+    labeled: SampleSource,
+    pool: SampleSource,
+    unlabeled: Sequence[str],
+    num_classes: int,
+    folder: Path,
+    progress: ProgressFn,
+) -> tuple[SampleSource, dict[str, Any]]:
+    """The pool pseudo-labelled by a model (predictions written once to `folder`), human labels winning."""
+    from ml.data import SubsetSource
+    from ml.predict import load_predictor
+    from ml.pseudo import PseudoLabelSource, class_thresholds, write_predictions
+
+    st = settings.self_training
+    assert st is not None
+    predictor = load_predictor(predictor_checkpoint, device=settings.device, batch_size=settings.score_batch_size)
+    write_predictions(predictor, pool, list(unlabeled), folder, settings.score_batch_size, progress)
+    thresholds = class_thresholds(folder, list(unlabeled), num_classes, st.threshold, st.class_keep)
+    pseudo_pool = PseudoLabelSource(SubsetSource(pool, list(unlabeled)), folder, labeled, thresholds)
+    sample = list(unlabeled)[:: max(1, len(unlabeled) // 200)]
+    return pseudo_pool, {
+        "threshold": st.threshold,
+        "class_keep": st.class_keep,
+        "class_thresholds": [round(float(t), 4) for t in thresholds],
+        "images": len(unlabeled),
+        "kept_fraction_sample": pseudo_pool.kept_fraction(sample),
+    }
+
+
+def _self_train(
+    settings: RoundSettings,
+    labeled: SampleSource,
+    pool: SampleSource,
+    unlabeled: Sequence[str],
+    val: SampleSource | None,
+    num_classes: int,
+    workdir: Path,
+    teacher: Path,
+    seconds: dict[str, float],
+    trainer_metrics: dict[str, Any],
+    progress: ProgressFn,
+) -> tuple[Path, TrainConfig, dict[str, Any]]:
+    """The round's students: the first learns from `teacher`'s pseudo-labels of the pool; each later generation
+    from the one before's. Returns (last student, its config, the pseudo-labels' record)."""
+    st = settings.self_training
+    assert st is not None
+    student = student_config(settings, num_classes)
+    generations = max(1, int(st.generations))
+    share = 1.0 / generations
+    source, folder, info = teacher, workdir / "predictions", None
+    history: list[dict[str, Any]] = []
+    for generation in range(1, generations + 1):
+        low = (generation - 1) * share
+        started = time.perf_counter()
+        pseudo_pool, gen_info = _pseudo_pool(
+            settings,
+            source,
+            labeled,
+            pool,
+            unlabeled,
+            num_classes,
+            folder,
+            _span(progress, low, low + 0.1 * share, f"generation {generation}: pseudo-labelling"),
+        )
+        seconds["pseudo_label"] = seconds.get("pseudo_label", 0.0) + time.perf_counter() - started
+        info = info or gen_info
+        # A workdir may be shared (a simulation's round cache): students of other settings get other files, and a
+        # later generation's name also carries its number (the first's is what a one-generation run names it).
+        key_parts: list[Any] = [asdict(student), st.threshold, st.class_keep]
+        if generation > 1:
+            key_parts.append({"generation": generation})
+        key = hashlib.sha256(json.dumps(key_parts, default=str).encode()).hexdigest()[:10]
+        source, spent, metrics = _train(
+            student,
+            labeled,
+            pseudo_pool,
+            workdir / f"student-{key}.pt",
+            None,
+            _span(progress, low + 0.1 * share, low + share, f"generation {generation}: student"),
+        )
+        seconds["student"] = seconds.get("student", 0.0) + spent
+        trainer_metrics["student" if generation == 1 else f"student_{generation}"] = metrics
+        if generations > 1:
+            record: dict[str, Any] = {
+                "generation": generation,
+                "checkpoint": source.name,
+                "class_thresholds": gen_info["class_thresholds"],
+                "kept_fraction_sample": gen_info["kept_fraction_sample"],
+            }
+            if generation < generations and val is not None and len(val.ids) > 0:
+                # Each student but the last on val too (the last is the round's model): what each generation adds.
+                record["miou"] = evaluate(source, val, class_ids=settings.class_ids, device=settings.device)["miou"]
+            history.append(record)
+        folder = workdir / f"predictions-{key}"
+    assert info is not None
+    if history:
+        info["generations"] = history
+    return source, student, info
+
+
 def run_round(
     settings: RoundSettings,
     *,
@@ -302,47 +406,21 @@ def run_round(
     low += shares[1]
     teacher, pseudo_info, final_config = None, None, config
     if st is not None:
-        from ml.predict import load_predictor
-        from ml.pseudo import PseudoLabelSource, class_thresholds, write_predictions
-
         teacher = model
-        started = time.perf_counter()
-        predictor = load_predictor(teacher, device=settings.device, batch_size=settings.score_batch_size)
-        folder = workdir / "predictions"
-        write_predictions(
-            predictor,
-            pool,
-            list(unlabeled),
-            folder,
-            settings.score_batch_size,
-            _span(progress, low, low + shares[2], "pseudo-labelling"),
-        )
-        thresholds = class_thresholds(folder, list(unlabeled), num_classes, st.threshold, st.class_keep)
-        pseudo_pool = PseudoLabelSource(SubsetSource(pool, list(unlabeled)), folder, labeled, thresholds)
-        seconds["pseudo_label"] = time.perf_counter() - started
-        sample = list(unlabeled)[:: max(1, len(unlabeled) // 200)]
-        pseudo_info = {
-            "threshold": st.threshold,
-            "class_keep": st.class_keep,
-            "class_thresholds": [round(float(t), 4) for t in thresholds],
-            "images": len(unlabeled),
-            "kept_fraction_sample": pseudo_pool.kept_fraction(sample),
-        }
-        low += shares[2]
-        student = final_config = student_config(settings, num_classes)
-        # A workdir may be shared (a simulation's round cache): students of other settings get other files.
-        student_key = hashlib.sha256(
-            json.dumps([asdict(student), st.threshold, st.class_keep], default=str).encode()
-        ).hexdigest()
-        model, seconds["student"], trainer_metrics["student"] = _train(
-            student,
+        model, final_config, pseudo_info = _self_train(
+            settings,
             labeled,
-            pseudo_pool,
-            workdir / f"student-{student_key[:10]}.pt",
-            None,
-            _span(progress, low, low + shares[3], "student"),
+            pool,
+            unlabeled,
+            val,
+            num_classes,
+            workdir,
+            teacher,
+            seconds,
+            trainer_metrics,
+            _span(progress, low, low + shares[2] + shares[3], "self-training"),
         )
-        low += shares[3]
+        low += shares[2] + shares[3]
     evaluation = None
     if val is not None and len(val.ids) > 0:
         started = time.perf_counter()

@@ -21,6 +21,16 @@ def _int_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated class ids, got {text!r}") from exc
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from exc
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _json_dict(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
@@ -88,6 +98,15 @@ def add_ml_commands(subparsers: argparse._SubParsersAction) -> None:
         "--st-class-keep", type=float, default=None, help="per-class thresholds keeping this share of each class"
     )
     sim.add_argument("--st-steps", type=int, default=None, help="student steps (default: profile)")
+    sim.add_argument(
+        "--st-generations",
+        type=_positive_int,
+        default=1,
+        help="students in turn, each taught by the one before (noisy student)",
+    )
+    sim.add_argument(
+        "--st-options", type=_json_dict, default={}, help='JSON for the student\'s options, e.g. {"photometric": true}'
+    )
     sim.add_argument("--top-k", type=float, default=None, help="aggregate the top k%% pixels, not the mean")
     sim.add_argument("--exclude-class", type=int, default=None, help="ignore pixels predicted as this class")
     sim.add_argument(
@@ -180,6 +199,8 @@ def handle_simulate(args: argparse.Namespace) -> int:
         self_training_threshold=args.st_threshold,
         self_training_class_keep=args.st_class_keep,
         self_training_steps=args.st_steps,
+        self_training_generations=args.st_generations,
+        self_training_options=args.st_options,
         top_k_percent=args.top_k,
         exclude_class=args.exclude_class,
         round_cache=args.round_cache,

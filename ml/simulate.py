@@ -72,6 +72,7 @@ class SimulationConfig:
     self_training_class_keep: float | None = None  # per-class thresholds (ml.pseudo.class_thresholds)
     self_training_steps: int | None = None  # None: the profile's
     self_training_options: dict[str, Any] = field(default_factory=dict)
+    self_training_generations: int = 1  # noisy-student iterations of the final model
     score_batch_size: int = 8
     eval_batch_size: int = 8
     top_k_percent: float | None = None
@@ -145,6 +146,7 @@ def round_settings(config: SimulationConfig, round_index: int, final: bool) -> R
             steps=config.self_training_steps,
             crop_size=config.crop_size,
             options=dict(config.self_training_options),
+            generations=config.self_training_generations,
         )
     return RoundSettings(
         method=config.method,

@@ -3,7 +3,8 @@ teacher's confidence-sparsified pseudo-labels of the pool, given to it as a ml.p
 
 Each step takes a labelled batch and a pseudo-labelled pool batch. The pool batch is strongly perturbed by
 CutMix inside the batch (images and their pseudo-labels mixed with the same boxes), the perturbation that makes
-a student more than a copy of its teacher. Pixels the teacher was unsure of carry 255 and add nothing.
+a student more than a copy of its teacher, and with option `photometric` first by ST++'s contrast, brightness
+and blur (ml.ssl.strong_aug.photometric). Pixels the teacher was unsure of carry 255 and add nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 
 from ml.ssl.method import StepBatch
-from ml.ssl.strong_aug import boxes_to_mask, cutmix_boxes
+from ml.ssl.strong_aug import boxes_to_mask, cutmix_boxes, photometric
 from ml.ssl.supervised import Supervised
 
 
@@ -29,6 +30,7 @@ class SelfTraining(Supervised):
         "pseudo_loss": "wce+dice",  # on pseudo-labels
         "pseudo_weight": 1.0,
         "cutmix": True,
+        "photometric": False,
         "cutmix_boxes": 3,
         "cutmix_area": (0.25, 0.5),
     }
@@ -37,13 +39,14 @@ class SelfTraining(Supervised):
         assert batch.unlabeled is not None
         u, opts, ignore = batch.unlabeled, self.ctx.options, self.ctx.config.ignore_index
         target = torch.where(u.valid, u.label, torch.full_like(u.label, ignore))
-        b, _, h, w = u.image.shape
+        image = photometric(u.image, rng) if opts["photometric"] else u.image
+        b, _, h, w = image.shape
         if not opts["cutmix"] or b < 2:
-            return u.image, target
+            return image, target
         boxes = cutmix_boxes(b, h, w, rng, int(opts["cutmix_boxes"]), tuple(opts["cutmix_area"]))
-        box = boxes_to_mask(boxes, h, w).to(u.image.device)
-        partner = torch.roll(torch.arange(b, device=u.image.device), 1)
-        image = torch.where(box.unsqueeze(1), u.image[partner], u.image)
+        box = boxes_to_mask(boxes, h, w).to(image.device)
+        partner = torch.roll(torch.arange(b, device=image.device), 1)
+        image = torch.where(box.unsqueeze(1), image[partner], image)
         return image, torch.where(box, target[partner], target)
 
     def loss(self, batch: StepBatch, step: int, rng: np.random.Generator) -> tuple[torch.Tensor, dict[str, float]]:

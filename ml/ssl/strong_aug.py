@@ -1,5 +1,5 @@
-"""Batch-level strong augmentations: AugIN (METHODS §2.5), CPS CutMix boxes (§3.1), and the S5Mars
-SAM-Mix object paste with its CutMix box (§2.6).
+"""Batch-level strong augmentations: AugIN (METHODS §2.5), CPS CutMix boxes (§3.1), the S5Mars
+SAM-Mix object paste with its CutMix box (§2.6), and ST++'s photometric perturbation of pseudo-labelled images.
 
 Until SAM automatic masks are available, candidate objects for SAM-Mix are the connected components
 of each labelled image's classes (`label_component_masks`); anything with the `CandidateMasks`
@@ -86,6 +86,37 @@ def boxes_to_mask(boxes: list[list[tuple[int, int, int, int]]], height: int, wid
         for y0, x0, y1, x1 in sample:
             mask[i, y0:y1, x0:x1] = True
     return mask
+
+
+# ---------------------------------------------------------------------- photometric (ST++)
+
+
+def photometric(
+    x: torch.Tensor,
+    rng: np.random.Generator,
+    jitter: float = 0.5,
+    p_jitter: float = 0.8,
+    p_blur: float = 0.5,
+    sigma_range: tuple[float, float] = (0.1, 2.0),
+) -> torch.Tensor:
+    """ST++'s strong perturbation of a pseudo-labelled batch (B×3×H×W, 0..255), geometry untouched so the labels
+    still fit: with probability `p_jitter` contrast then brightness factors from U(1 ± jitter) about the image's
+    own mean (ST++'s colour jitter without hue and saturation: Navcam images are grey), and with probability
+    `p_blur` a Gaussian blur of σ ~ U(sigma_range)."""
+    from torchvision.transforms.functional import gaussian_blur
+
+    out = []
+    for image in x:
+        if rng.random() < p_jitter:
+            contrast, brightness = rng.uniform(1 - jitter, 1 + jitter, size=2)
+            mean = image.mean()
+            image = ((image - mean) * float(contrast) + mean) * float(brightness)
+        if rng.random() < p_blur:
+            sigma = float(rng.uniform(*sigma_range))
+            kernel = 2 * math.ceil(3 * sigma) + 1
+            image = gaussian_blur(image, [kernel, kernel], [sigma, sigma])
+        out.append(image.clamp(0, 255))
+    return torch.stack(out)
 
 
 # ------------------------------------------------------------------------------ S5Mars SAM-Mix

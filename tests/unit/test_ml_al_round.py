@@ -177,3 +177,70 @@ def test_a_self_trained_round_ranks_with_its_teacher_and_scores_both_on_val(tmp_
     assert result.pseudo_info is not None and result.evaluation is not None
     assert result.pseudo_info["teacher_miou"] == evaluate(result.teacher_checkpoint, val, device="cpu")["miou"]
     assert result.evaluation["miou"] == evaluate(result.checkpoint, val, device="cpu")["miou"]
+
+
+@pytest.mark.ml
+def test_a_second_generation_learns_from_the_first_students_pseudo_labels(tmp_path: Path) -> None:
+    # Noisy student: generation 2 is taught by generation 1's predictions, not the teacher's; generation 1 is the
+    # very file a one-generation round makes, so the two share it in a round cache.
+    import torch
+
+    from ml.al_round import RoundSettings, SelfTrainingSettings, evaluate, run_round
+    from ml.data import SubsetSource, open_dataset
+    from ml.pseudo import read_prediction
+    from ml.synthetic import write_synthetic_dataset
+
+    torch.set_num_threads(1)
+    write_synthetic_dataset(tmp_path / "data", count=12, size=64, seed=5, val_fraction=0.25)
+    pool, val = open_dataset(tmp_path / "data", "pool"), open_dataset(tmp_path / "data", "val")
+    labeled, unlabeled = SubsetSource(pool, pool.ids[:3]), pool.ids[3:]
+
+    def settings(generations: int) -> RoundSettings:
+        # The students' pool batches are photometrically perturbed too (ST++), through the real training loop.
+        options = {"photometric": True}
+        st = SelfTrainingSettings(threshold=0.0, steps=2, crop_size=64, generations=generations, options=options)
+        return RoundSettings(method="supervised", strategy="random", steps=2, crop_size=64, device="cpu",
+                             score_size=None, self_training=st)  # fmt: skip
+
+    workdir = tmp_path / "round"
+    one = run_round(settings(1), labeled=labeled, pool=pool, unlabeled=unlabeled, val=val, num_classes=9,
+                    workdir=workdir, rank=False)  # fmt: skip
+    assert one.pseudo_info is not None and "generations" not in one.pseudo_info
+    two = run_round(settings(2), labeled=labeled, pool=pool, unlabeled=unlabeled, val=val, num_classes=9,
+                    workdir=workdir, rank=False)  # fmt: skip
+    assert two.pseudo_info is not None
+    first, second = two.pseudo_info["generations"]
+    assert first["checkpoint"] == one.checkpoint.name  # shared, not retrained
+    assert second["checkpoint"] == two.checkpoint.name != one.checkpoint.name
+    assert first["miou"] == evaluate(one.checkpoint, val, device="cpu")["miou"]
+    assert "miou" not in second  # the last generation is the round's model: result.evaluation
+    # Generation 2's pseudo-labels are generation 1's predictions.
+    from ml.predict import load_predictor
+
+    folder = workdir / f"predictions-{one.checkpoint.stem.removeprefix('student-')}"
+    stored = read_prediction(folder, unlabeled[0])
+    assert stored is not None
+    probs = load_predictor(one.checkpoint, device="cpu").predict_proba(pool.load_image(unlabeled[0])[None])[0]
+    assert np.array_equal(stored[0], probs.argmax(axis=0))
+    assert two.seconds["student"] > 0 and two.model_config.method == "self-training"
+
+
+def test_photometric_perturbation_keeps_geometry_and_range() -> None:
+    import torch
+
+    from ml.ssl.strong_aug import photometric
+
+    rng = np.random.default_rng(0)
+    flat = torch.full((4, 3, 16, 16), 100.0)
+    flat[:, :, :, 8:] = 200.0  # a vertical edge
+    jittered = photometric(flat, np.random.default_rng(1), p_jitter=1.0, p_blur=0.0)
+    assert jittered.shape == flat.shape and float(jittered.min()) >= 0 and float(jittered.max()) <= 255
+    # Contrast and brightness move grey levels, never pixels: the edge stays between columns 7 and 8.
+    assert torch.all(jittered[:, :, :, :8] == jittered[:, :, :, :1]) and torch.all(
+        jittered[:, :, :, 8:] == jittered[:, :, :, 8:9]
+    )
+    assert not torch.equal(jittered, flat)
+    blurred = photometric(flat, rng, p_jitter=0.0, p_blur=1.0, sigma_range=(1.0, 1.0))
+    # A blur far from the edge leaves the grey as it is; next to it, it mixes the two sides.
+    assert torch.allclose(blurred[:, :, :, 0], torch.tensor(100.0), atol=1e-3) and float(blurred[0, 0, 0, 7]) > 101
+    assert torch.equal(photometric(flat, rng, p_jitter=0.0, p_blur=0.0), flat)

@@ -234,3 +234,22 @@ def test_cli_plot_and_evaluate_write_files(
     assert result["miou"] == pytest.approx(records[-1]["miou"])  # same model, same split, same protocol
     assert len(result["confusion"]) == 9
     assert '"miou"' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--st-generations", "0"], "must be at least 1"),
+        (["--st-generations", "two"], "expected a whole number"),
+        (["--st-options", "[1]"], "expected a JSON object"),
+    ],
+)
+def test_cli_refuses_bad_self_training_arguments(
+    tmp_path: Path, args: list[str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ml.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["simulate", "--data", str(tmp_path), "--out", str(tmp_path / "out"), "--self-training", *args])
+    assert exited.value.code == 2
+    assert named in capsys.readouterr().err
