@@ -63,6 +63,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import statistics
 import sys
 import time
@@ -381,6 +382,36 @@ def _labelled_mix(data: Path, ids: list[str]) -> tuple[list[float], int]:
     return [float(counts[c]) / total for c in CLASS_IDS], with_rock
 
 
+TEACHER = "teacher"
+
+
+def _on_one_teacher(groups: dict[tuple[int, str], dict[str, float]]) -> str:
+    """Final models trained on one cached teacher (the same round folder), against the plain student of that
+    teacher: st-ueq's own, or the first generation of a noisy-student run, which is the same student."""
+    lines: list[str] = []
+    diffs: dict[str, list[float]] = {}
+    for (seed, _), group in sorted(groups.items()):
+        plain = BEST if BEST in group else next((k for k in group if k.endswith(", generation 1")), None)
+        others = [k for k in group if k not in (TEACHER, plain)]
+        if plain is None or not others:
+            continue
+        base = group[plain]
+        lines.append(
+            f"- seed {seed}: teacher {group[TEACHER]:.3f}; {plain} {base:.3f}; "
+            + "; ".join(f"{k} {group[k]:.3f} ({100 * (group[k] - base):+.1f})" for k in others)
+        )
+        for k in others:
+            diffs.setdefault(k, []).append(100 * (group[k] - base))
+    if not lines:
+        return ""
+    text = "\nThe final model on one shared teacher (same cached rounds and pool predictions; only the student"
+    text += " differs), against that teacher's plain 600-step student:\n\n" + "\n".join(lines) + "\n\n"
+    for name, values in sorted(diffs.items()):
+        text += f"- {name} − plain student: {statistics.mean(values):+.1f} [" + ", ".join(f"{v:+.1f}" for v in values)
+        text += "]\n"
+    return text
+
+
 def summary(smoke: bool, results_root: Path = RESULTS) -> str:
     from ml.simulate import plot, read_rounds
 
@@ -405,11 +436,19 @@ def summary(smoke: bool, results_root: Path = RESULTS) -> str:
     ]
     final_mious: dict[str, dict[int, float]] = {}
     st_gains: dict[str, dict[int, tuple[float, float]]] = {}  # config → seed → (student, its teacher)
+    # (seed, teacher mIoU) → the teacher's and each final model's mIoU: runs on one cached teacher.
+    on_teacher: dict[tuple[int, str], dict[str, float]] = {}
     table: dict[str, Any] = {}
     for name, bench in CONFIGS.items():
         finals: list[dict[str, Any]] = []
         minutes: list[float] = []
-        for seed in bench.seeds:
+        # The config's seeds and any other seed run on purpose (`run --seeds`), e.g. a variant on one teacher.
+        found = {
+            int(m.group(1))
+            for f in root.glob(f"{name}-seed*")
+            if (m := re.fullmatch(rf"{re.escape(name)}-seed(\d+)", f.name))
+        }
+        for seed in sorted(set(bench.seeds) | found):
             folder = root / f"{name}-seed{seed}"
             rounds = read_rounds(folder) if folder.exists() else []
             if len(rounds) == bench.rounds + 1:
@@ -436,6 +475,13 @@ def summary(smoke: bool, results_root: Path = RESULTS) -> str:
                 if teacher is not None:
                     st_gains.setdefault(name, {})[seed] = (float(rounds[-1]["miou"]), float(teacher))
                     entry.setdefault("teacher_miou", {})[str(seed)] = float(teacher)
+                    # One teacher: the same figure to the last digit on 300 val images (a round-cache hit, or
+                    # a run made before the cache whose rounds were linked into it).
+                    group = on_teacher.setdefault((seed, f"{float(teacher):.9f}"), {TEACHER: float(teacher)})
+                    group[name] = float(rounds[-1]["miou"])
+                    for record in (rounds[-1].get("pseudo_labels") or {}).get("generations", []):
+                        if "miou" in record:
+                            group[f"{name}, generation {record['generation']}"] = float(record["miou"])
                 entry["final_per_class_iou"][str(seed)] = rounds[-1]["per_class_iou"]
                 entry["checkpoint"][str(seed)] = rounds[-1]["checkpoint"]
                 (seed_minutes,) = _run_minutes(root, name, [str(seed)])
@@ -490,12 +536,14 @@ def summary(smoke: bool, results_root: Path = RESULTS) -> str:
         teachers = {name: {seed: t for seed, (_, t) in by_seed.items()} for name, by_seed in st_gains.items()}
         pairs = dict.fromkeys(p for p in ((BEST, BEST_RANDOM), *COMPARISONS) if p[0] in teachers and p[1] in teachers)
         teacher_pairs = [(a, b, _paired(teachers[a], teachers[b])) for a, b in pairs]
-        teacher_pairs = [(a, b, diffs) for a, b, diffs in teacher_pairs if diffs]
+        # Pairs that share their teacher (variants of the final model on one cached teacher) say nothing here.
+        teacher_pairs = [(a, b, diffs) for a, b, diffs in teacher_pairs if any(diffs)]
         if teacher_pairs:
             text += "\nThe same pairs' teachers (before self-training), seed-paired:\n\n"
             for a, b, diffs in teacher_pairs:
                 text += f"- {a} − {b} teachers: {100 * statistics.mean(diffs):+.1f} ["
                 text += ", ".join(f"{100 * d:+.1f}" for d in diffs) + "]\n"
+    text += _on_one_teacher(on_teacher)
     text += "\n".join(mix_lines) + "\n"
     if run_dirs:
         where = "SMOKE, synthetic" if smoke else "ai4mars-msl256-dev"

@@ -41,3 +41,22 @@ def test_aims_met_when_every_seed_clears_them() -> None:
 def test_aims_skip_what_has_not_run() -> None:
     assert aims({}) == [aims({})[0], ""]
     assert "st-ueq" not in "\n".join(aims({"cps-ueq": {0: 0.7}}))
+
+
+def test_final_models_on_one_teacher_are_compared_with_its_plain_student() -> None:
+    from bench.label_efficiency import TEACHER, _on_one_teacher
+
+    groups = {
+        # st-ueq itself on the teacher: it is the baseline.
+        (4, "a"): {TEACHER: 0.581, "st-ueq": 0.610, "st-ueq-long": 0.603},
+        # No st-ueq run on this teacher: a noisy-student run's first generation is the same plain student.
+        (2, "b"): {TEACHER: 0.530, "st-ueq-iter, generation 1": 0.600, "st-ueq-iter": 0.620, "st-ueq-long": 0.590},
+        (1, "c"): {TEACHER: 0.550, "st-ueq": 0.600},  # nothing to compare
+    }
+    text = _on_one_teacher(groups)
+    assert "- seed 4: teacher 0.581; st-ueq 0.610; st-ueq-long 0.603 (-0.7)" in text
+    assert "- seed 2: teacher 0.530; st-ueq-iter, generation 1 0.600; st-ueq-iter 0.620 (+2.0); st-ueq-long" in text
+    assert "seed 1" not in text
+    assert "- st-ueq-long − plain student: -0.9 [-1.0, -0.7]" in text
+    assert "- st-ueq-iter − plain student: +2.0 [+2.0]" in text
+    assert _on_one_teacher({(1, "c"): groups[(1, "c")]}) == ""
