@@ -167,13 +167,15 @@ def evaluate(
     class_names: Mapping[int, str] | None = None,
     device: str = "auto",
     batch_size: int = 8,
+    flip: bool = False,
     progress: ProgressFn = no_progress,
 ) -> dict[str, Any]:
-    """Dataset-level IoU of a checkpoint on a labelled source; `miou_without_rock` where a class is named rock."""
+    """Dataset-level IoU of a checkpoint on a labelled source; `miou_without_rock` where a class is named rock.
+    `flip`: predictions averaged with the mirrored image's (ml.predict)."""
     from ml.metrics import evaluate_predictor, miou_from_confusion
     from ml.predict import load_predictor
 
-    predictor = load_predictor(checkpoint, device=device, batch_size=batch_size)
+    predictor = load_predictor(checkpoint, device=device, batch_size=batch_size, flip=flip)
     result = evaluate_predictor(predictor, val, batch_size=batch_size, class_ids=class_ids, progress=progress)
     cm = np.asarray(result["confusion"])
     used = list(class_ids) if class_ids is not None else [int(c) for c in np.flatnonzero(cm.sum(axis=1) > 0)]

@@ -129,6 +129,7 @@ def add_ml_commands(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--batch-size", type=int, default=8)
     ev.add_argument("--device", default="auto")
     ev.add_argument("--threads", type=int, default=None)
+    ev.add_argument("--flip", action="store_true", help="average with the left-right mirrored image (TTA)")
     ev.set_defaults(handler=handle_evaluate)
 
     pl = subparsers.add_parser("plot", help="label-efficiency plot from simulate run folders")
@@ -238,10 +239,11 @@ def handle_evaluate(args: argparse.Namespace) -> int:
         class_names={c.id: c.name for c in read_classes(args.data)},
         device=args.device,
         batch_size=args.batch_size,
+        flip=args.flip,
         progress=progress,
     )
     close()
-    result.update(model=str(args.model), data=str(args.data), split=args.split)
+    result.update(model=str(args.model), data=str(args.data), split=args.split, flip=args.flip)
     text = json.dumps(result, indent=1)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)

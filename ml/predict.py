@@ -1,7 +1,9 @@
 """Prediction with trained networks: the Predictor protocol of ml.interfaces over one or more branches.
 
 Images of any size go through whole: they are padded (bottom/right, with the network's mean colour)
-to a multiple of 16, the network's output stride, and the probabilities are cropped back.
+to a multiple of 16, the network's output stride, and the probabilities are cropped back. With `flip`, each
+network also sees the image mirrored left–right and its two probability maps are averaged (test-time
+augmentation: a rover scene mirrored is still a rover scene, as in training's random flips).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class ModelPredictor:
         batch_size: int = 8,
         amp: bool = True,
         channels_last: bool | None = None,
+        flip: bool = False,
     ) -> None:
         if not models:
             raise ValueError("a predictor needs at least one network")
@@ -38,6 +41,7 @@ class ModelPredictor:
         self.batch_size = batch_size
         self.amp = amp
         self.channels_last = device.type == "cuda" if channels_last is None else channels_last
+        self.flip = flip
 
     def _batches(self, images: np.ndarray) -> list[tuple[torch.Tensor, int, int]]:
         images = np.asarray(images)
@@ -62,8 +66,14 @@ class ModelPredictor:
 
     def _run(self, model: nn.Module, x: torch.Tensor, h: int, w: int) -> np.ndarray:
         with autocast_context(self.device, self.amp):
-            logits = model(x)
-        return logits.float().softmax(dim=1)[:, :, :h, :w].cpu().numpy()
+            probs = model(x).float().softmax(dim=1)
+            if self.flip:
+                # Mirror the real columns only: the padding stays on the right, where it was in training.
+                mirrored = x.clone()
+                mirrored[..., :w] = x[..., :w].flip(-1)
+                back = model(mirrored).float().softmax(dim=1)
+                probs[..., :w] = (probs[..., :w] + back[..., :w].flip(-1)) / 2
+        return probs[:, :, :h, :w].cpu().numpy()
 
     @torch.inference_mode()
     def branch_probas(self, images: np.ndarray) -> list[np.ndarray]:
@@ -101,7 +111,9 @@ def predict_labels(predictor: ModelPredictor, images: np.ndarray) -> np.ndarray:
     return predictor.predict_proba(images).argmax(axis=1).astype(np.uint8)
 
 
-def load_predictor(checkpoint: Path, device: str = "auto", batch_size: int = 8) -> ModelPredictor:
+def load_predictor(
+    checkpoint: Path, device: str = "auto", batch_size: int = 8, *, flip: bool = False
+) -> ModelPredictor:
     """A predictor from a training checkpoint (ml.ssl.train), using the networks its method predicts with."""
     from ml import checkpoint as checkpoints
 
@@ -113,4 +125,5 @@ def load_predictor(checkpoint: Path, device: str = "auto", batch_size: int = 8) 
         net = build_model(config["encoder"], config["num_classes"], bool(config["decoder_dropout"]), pretrained=False)
         net.load_state_dict(state["modules"][name])
         models.append(prepare_for_device(net, target).eval())
-    return ModelPredictor(models, int(config["num_classes"]), target, batch_size, bool(config.get("amp", True)))
+    amp = bool(config.get("amp", True))
+    return ModelPredictor(models, int(config["num_classes"]), target, batch_size, amp, flip=flip)

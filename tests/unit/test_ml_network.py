@@ -86,3 +86,17 @@ def test_two_branch_predictor_averages() -> None:
     branches = predictor.branch_probas(images)
     assert len(branches) == 2
     assert np.allclose(predictor.predict_proba(images), (branches[0] + branches[1]) / 2, atol=1e-6)
+
+
+def test_flip_averages_the_image_and_its_mirror_at_any_size() -> None:
+    torch.manual_seed(0)
+    net = build_model("lite0", num_classes=4, pretrained=False)
+    plain = ModelPredictor([net], 4, resolve_device("cpu"), amp=False)
+    flip = ModelPredictor([net], 4, resolve_device("cpu"), amp=False, flip=True)
+    # 50 columns are padded to 64 on the right: the mirror is of the real columns, padded on the right as well.
+    images = np.random.default_rng(0).integers(0, 256, (2, 37, 50, 3), dtype=np.uint8)
+    mirrored = plain.predict_proba(np.ascontiguousarray(images[:, :, ::-1]))[..., ::-1]
+    expected = (plain.predict_proba(images) + mirrored) / 2
+    got = flip.predict_proba(images)
+    assert got.shape == expected.shape and np.allclose(got, expected, atol=1e-5)
+    assert not np.allclose(got, plain.predict_proba(images), atol=1e-3)

@@ -234,6 +234,12 @@ def test_cli_plot_and_evaluate_write_files(
     assert result["miou"] == pytest.approx(records[-1]["miou"])  # same model, same split, same protocol
     assert len(result["confusion"]) == 9
     assert '"miou"' in capsys.readouterr().out
+    # --flip: the same model with test-time mirroring, named in the output.
+    flipped_file = tmp_path / "eval-flip.json"
+    argv = ["evaluate", "--model", records[-1]["checkpoint"], "--data", str(dataset), "--split", "val"]
+    assert main([*argv, "--out", str(flipped_file), "--device", "cpu", "--flip"]) == 0
+    flipped = json.loads(flipped_file.read_text())
+    assert flipped["flip"] is True and result["flip"] is False and flipped["images"] == 5
 
 
 @pytest.mark.parametrize(
