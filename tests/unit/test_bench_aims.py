@@ -60,3 +60,6 @@ def test_final_models_on_one_teacher_are_compared_with_its_plain_student() -> No
     assert "- st-ueq-long − plain student: -0.9 [-1.0, -0.7]" in text
     assert "- st-ueq-iter − plain student: +2.0 [+2.0]" in text
     assert _on_one_teacher({(1, "c"): groups[(1, "c")]}) == ""
+    # st-ueq's rerun on a retrained teacher is that teacher's plain student too.
+    rerun = _on_one_teacher({(1, "d"): {TEACHER: 0.5, "st-ueq-rerun": 0.6, "st-ueq-iter, generation 1": 0.6}})
+    assert "st-ueq-rerun 0.600; st-ueq-iter, generation 1 0.600 (+0.0)" in rerun
