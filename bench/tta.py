@@ -31,6 +31,7 @@ def score(checkpoint: Path, label: str, data: Path = DATA, results: Path = RESUL
     from ml.al_round import evaluate
     from ml.data import open_dataset, read_classes
     from ml.sam.models import sha256_of
+    from ml.simulate import write_json_atomic
 
     digest = sha256_of(checkpoint)
     out = results / f"{digest[:16]}.json"
@@ -48,9 +49,7 @@ def score(checkpoint: Path, label: str, data: Path = DATA, results: Path = RESUL
             "seconds": time.perf_counter() - started,
         }
     results.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1))
-    tmp.replace(out)
+    write_json_atomic(out, record)
     return record
 
 

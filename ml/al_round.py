@@ -269,11 +269,12 @@ def _pseudo_pool(
 
     st = settings.self_training
     assert st is not None
+    ids = list(unlabeled)
     predictor = load_predictor(predictor_checkpoint, device=settings.device, batch_size=settings.score_batch_size)
-    write_predictions(predictor, pool, list(unlabeled), folder, settings.score_batch_size, progress)
-    thresholds = class_thresholds(folder, list(unlabeled), num_classes, st.threshold, st.class_keep)
-    pseudo_pool = PseudoLabelSource(SubsetSource(pool, list(unlabeled)), folder, labeled, thresholds)
-    sample = list(unlabeled)[:: max(1, len(unlabeled) // 200)]
+    write_predictions(predictor, pool, ids, folder, settings.score_batch_size, progress)
+    thresholds = class_thresholds(folder, ids, num_classes, st.threshold, st.class_keep)
+    pseudo_pool = PseudoLabelSource(SubsetSource(pool, ids), folder, labeled, thresholds)
+    sample = ids[:: max(1, len(ids) // 200)]
     return pseudo_pool, {
         "threshold": st.threshold,
         "class_keep": st.class_keep,
