@@ -65,7 +65,7 @@ class SimulationConfig:
     device: str = "auto"
     candidates: int | None = None  # pool images scored per round; None = all unlabelled
     score_size: int | None = -1  # resize side for scoring; None = native size; -1 = the profile's
-    start: str = "random"  # how the initial set is chosen: random (the papers' baseline) | kcenter
+    start: str = "random"  # how the initial set is chosen: random (the papers' baseline) | kmeans | kcenter
     final_steps: int | None = None  # steps of the last round's training (cold or warm); None = as other rounds
     self_training: bool = False  # the last round self-trains a student on the pool's pseudo-labels
     self_training_threshold: float = 0.9
@@ -312,15 +312,12 @@ def _shared_workdir(
 
 
 def initial_ids(config: SimulationConfig, ds: _Datasets, count: int) -> list[str]:
-    """The first set to label: `random` (the papers' baseline) or `kcenter` (ml.start: representative images
-    chosen from pretrained encoder features, as a new project without labels would)."""
-    from ml.selection import select_random
+    """The first set to label: `random` (the papers' baseline), or `kmeans` / `kcenter` (representative images
+    chosen from pretrained encoder features): ml.start.first_set, as the service's first-set job calls it."""
+    from ml.start import first_set
 
-    if config.start == "random":
-        return sorted(select_random(ds.pool_ids, count, seed=round_seed(config.seed, 0, salt=1)))
-    from ml.start import representative_start
-
-    return sorted(representative_start(ds.pool, ds.pool_ids, count, method=config.start, seed=config.seed))
+    seed = round_seed(config.seed, 0, salt=1) if config.start == "random" else config.seed
+    return sorted(i for i, _ in first_set(ds.pool, ds.pool_ids, count, method=config.start, seed=seed))
 
 
 def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress) -> list[dict[str, Any]]:

@@ -4,6 +4,8 @@ Pool images are embedded with the ImageNet-pretrained encoder (global average of
 small side) and a set is chosen over those features: `kmeans` (the image nearest each of k centroids, k-means++
 start: typical images of every kind of scene) or `kcenter` (greedy k-centre: the pool's farthest-apart images).
 Deterministic for a seed. The papers' protocol, a random start, stays the baseline (ml.selection.select_random).
+`first_set` is the one entry used by the simulator and by the service's first-set job: it also orders the picks,
+so that an annotator who labels only a few of them has labelled the most useful ones.
 """
 
 from __future__ import annotations
@@ -48,15 +50,18 @@ def encoder_features(
     return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
 
 
-def kcenter(features: np.ndarray, k: int, seed: int) -> list[int]:
-    """Greedy k-centre: start at the point nearest the mean (then a seeded tie-free order), add the farthest."""
+def kcenter(features: np.ndarray, k: int, seed: int) -> list[tuple[int, float]]:
+    """Greedy k-centre: start at the point nearest the mean, then add the farthest from those chosen. Each pick
+    comes with its distance to the nearest earlier pick (the first: the largest distance from it), so the
+    scores fall in pick order. Deterministic; `seed` is accepted for a uniform signature."""
+    del seed
     n = len(features)
     first = int(np.argmin(np.linalg.norm(features - features.mean(axis=0), axis=1)))
-    chosen = [first]
     dist = np.linalg.norm(features - features[first], axis=1)
+    chosen = [(first, float(dist.max()))]
     while len(chosen) < min(k, n):
         nxt = int(np.argmax(dist))
-        chosen.append(nxt)
+        chosen.append((nxt, float(dist[nxt])))
         dist = np.minimum(dist, np.linalg.norm(features - features[nxt], axis=1))
     return chosen
 
@@ -83,17 +88,21 @@ def kmeans(features: np.ndarray, k: int, seed: int, iterations: int = 50) -> tup
     return c, assign
 
 
-def kmeans_medoids(features: np.ndarray, k: int, seed: int, iterations: int = 50) -> list[int]:
-    """k-means, then for each centroid the nearest not-yet-chosen point."""
-    c, _ = kmeans(features, k, seed, iterations)
+def kmeans_medoids(features: np.ndarray, k: int, seed: int, iterations: int = 50) -> list[tuple[int, float]]:
+    """k-means, then for each centroid the nearest not-yet-chosen point, with the share of the points in that
+    centroid's cluster; largest cluster first (the most common kind of scene is labelled first)."""
+    c, assign = kmeans(features, k, seed, iterations)
     chosen: list[int] = []
+    shares: list[float] = []
     for j in range(len(c)):
         order = np.argsort(((features - c[j]) ** 2).sum(axis=1))
         chosen.append(next(int(i) for i in order if int(i) not in chosen))
-    return chosen
+        shares.append(float((assign == j).mean()))
+    ranked = sorted(range(len(chosen)), key=lambda j: (-shares[j], j))
+    return [(chosen[j], shares[j]) for j in ranked]
 
 
-def representative_start(
+def first_set(
     source: SampleSource,
     ids: Sequence[str],
     count: int,
@@ -102,13 +111,21 @@ def representative_start(
     seed: int = 0,
     encoder: str = "lite0",
     progress: ProgressFn = no_progress,
-) -> list[str]:
-    """`count` representative ids of `ids` (see the module docstring)."""
-    if method not in ("kmeans", "kcenter"):
+) -> list[tuple[str, float]]:
+    """`count` ids of `ids` to label first, best first, each with its score: `kmeans` the share of the pool its
+    cluster holds, `kcenter` the feature distance it covers, `random` 0 (drawn with ml.selection.select_random,
+    in draw order)."""
+    if method not in START_METHODS:
         raise ValueError(f"unknown start {method!r}; choose one of {START_METHODS}")
+    if count < 0:
+        raise ValueError("count must be ≥ 0")
     ids = list(ids)
-    if count >= len(ids):
-        return ids
+    if method == "random":
+        from ml.selection import select_random
+
+        return [(i, 0.0) for i in select_random(ids, count, seed=seed)]
+    if count == 0 or not ids:
+        return []
     features = encoder_features(source, ids, encoder=encoder, progress=progress)
     picks = kmeans_medoids(features, count, seed) if method == "kmeans" else kcenter(features, count, seed)
-    return [ids[i] for i in picks]
+    return [(ids[i], score) for i, score in picks]

@@ -49,12 +49,14 @@ class JobKind:
 QUEUES = ("interactive", "gpu", "cpu")
 
 # A query round (train → score → rank) is one job, so it holds one GPU from start to end. Automatic masks run
-# SAM over every labeled image (minutes), so they are long work too.
+# SAM over every labeled image (minutes), and a first set embeds the whole pool with the encoder, so they are
+# long work too.
 JOB_KINDS: dict[str, JobKind] = {
     "import": JobKind(queue="cpu", handler="worker.tasks.import_folder:run_import"),
     "sam_embed": JobKind(queue="interactive", handler="worker.tasks.sam_embed:run_sam_embed"),
     "sam_auto_masks": JobKind(queue="gpu", handler="worker.tasks.sam_embed:run_sam_auto_masks"),
     "round": JobKind(queue="gpu", handler="worker.tasks.round:run_round"),
+    "first_set": JobKind(queue="gpu", handler="worker.tasks.first_set:run_first_set"),
     "pseudo_label": JobKind(queue="gpu", handler="worker.tasks.pseudo_label:run_pseudo_labels"),
 }
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from server.errors import invalid_field
 from server.job_schemas import JobPublic
@@ -41,6 +41,23 @@ def parse_budget(budget: int | str) -> tuple[int | None, float | None]:
     return count, None
 
 
+def _budget_parses(value: int | str) -> int | str:
+    parse_budget(value)
+    return value
+
+
+Budget = Annotated[int | str, AfterValidator(_budget_parses)]
+BUDGET_FIELD = Field(
+    "1%",
+    description="images to label next: a count (21) or a percentage of the pool ('1%')",
+    # What _budget_parses enforces, so that the document bounds it too.
+    json_schema_extra={
+        "anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_INT}, {"type": "string", "maxLength": 32}]
+    },
+)
+FIRST_SET = "first-set"  # the `method` of a round that ranks the pool without a model (FirstSetCreate)
+
+
 class SelfTrainingRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -65,14 +82,7 @@ class RoundCreate(BaseModel):
         description="random, entropy, least-confidence, margin, bald, ueq, or a UEQ variant: ueq-product, "
         "ueq+disagreement, ueq+rare-class",
     )
-    budget: int | str = Field(
-        "1%",
-        description="images to label next: a count (21) or a percentage of the pool ('1%')",
-        # What _budget_parses enforces, so that the document bounds it too.
-        json_schema_extra={
-            "anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_INT}, {"type": "string", "maxLength": 32}]
-        },
-    )
+    budget: Budget = BUDGET_FIELD
     profile: Literal["cpu", "paper"] = Field("cpu", description="schedule: `cpu` for 2 cores, `paper` for a GPU")
     seed: int = Field(0, ge=0, le=2**31 - 1)
     steps: int | None = Field(
@@ -113,11 +123,21 @@ class RoundCreate(BaseModel):
         get_strategy(value)  # ValueError naming the known strategies
         return value
 
-    @field_validator("budget")
-    @classmethod
-    def _budget_parses(cls, value: int | str) -> int | str:
-        parse_budget(value)
-        return value
+
+class FirstSetCreate(BaseModel):
+    """A first set for a project without labels yet: the pool's most representative images, ranked, so that the
+    queue serves them first (instead of import order) until a query round ranks the pool again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["kmeans", "kcenter", "random"] = Field(
+        "kmeans",
+        description="kmeans: the image nearest each of `budget` k-means centroids of pretrained encoder features "
+        "(typical images of every kind of scene; the largest kind first); kcenter: greedy k-centre over the same "
+        "features (the most different images); random: the papers' baseline",
+    )
+    budget: Budget = BUDGET_FIELD
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="k-means++ start or random draw")
 
 
 def check_round_caps(body: RoundCreate, settings: Settings, loc: tuple[str, ...] = ("body",)) -> None:

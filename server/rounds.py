@@ -1,5 +1,5 @@
-"""Starting query rounds and pseudo-label jobs: the row, its job, the task sent; shared by the routes and by
-the auto-round rule that runs after a human label is saved."""
+"""Starting query rounds, first-set rounds and pseudo-label jobs: the row, its job, the task sent; shared by the
+routes and by the auto-round rule that runs after a human label is saved."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from sqlalchemy.orm import Session
 
 from server.jobs import BrokerUnavailable, commit_and_send, create_job, enqueue_job
 from server.models import Job, Project, Round
-from server.round_schemas import RoundCreate
+from server.round_schemas import FirstSetCreate, RoundCreate
 from server.settings import Settings
 from server.store.errors import Conflict
-from server.store.rounds import auto_round_due, new_round
+from server.store.rounds import auto_round_due, new_first_set, new_round
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,17 @@ def start_round(
     BrokerUnavailable (503) when the task could not be sent (the round and job are then failed, and committed)."""
     row = new_round(session, project, body, created_by=user_id, trigger=trigger)
     job = create_job(session, kind="round", project_id=project.id, params={"round_id": row.id}, created_by=user_id)
+    row.job_id = job.id
+    commit_and_send(session, settings, [job])
+    return row
+
+
+def start_first_set(
+    session: Session, settings: Settings, project: Project, body: FirstSetCreate, *, user_id: int
+) -> Round:
+    """As start_round, for a first-set round and its `first_set` job."""
+    row = new_first_set(session, project, body, created_by=user_id)
+    job = create_job(session, kind="first_set", project_id=project.id, params={"round_id": row.id}, created_by=user_id)
     row.job_id = job.id
     commit_and_send(session, settings, [job])
     return row

@@ -17,12 +17,13 @@ window.dashboard = state;
 
 // ---------------------------------------------------------------- jobs
 
-const JOB_TITLES = { round: 'Round', pseudo_label: 'Pseudo-labels', import: 'Import', export: 'Export', sam_embed: 'SAM embedding' };
+const JOB_TITLES = { round: 'Round', first_set: 'First set', pseudo_label: 'Pseudo-labels', import: 'Import', export: 'Export', sam_embed: 'SAM embedding' };
 
 /** What a job is called everywhere on the page: a round job by its round ("Round 2 · job #6"). */
 function jobTitle(job) {
   const round = state.roundOfJob.get(job.id);
   if (job.kind === 'round' && round !== undefined) return `Round ${round} · job #${job.id}`;
+  if (job.kind === 'first_set' && round !== undefined) return `First set (round ${round}) · job #${job.id}`;
   return `${JOB_TITLES[job.kind] || job.kind} · job #${job.id}`;
 }
 
@@ -104,14 +105,19 @@ async function resumeJobs() {
 
 // ---------------------------------------------------------------- rounds
 
+/** The budget field's text as the API takes it: a count (21) or a percentage ('1%'). */
+function budgetOf(text) {
+  const trimmed = text.trim();
+  return /^\d+$/.test(trimmed) ? Number(trimmed) : trimmed;
+}
+
 $('round-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   const form = event.target;
-  const budgetText = form.budget.value.trim();
   const body = {
     method: form.method.value,
     strategy: form.strategy.value,
-    budget: /^\d+$/.test(budgetText) ? Number(budgetText) : budgetText,
+    budget: budgetOf(form.budget.value),
     profile: form.profile.value,
     seed: Number(form.seed.value || 0),
   };
@@ -137,6 +143,28 @@ $('round-form').addEventListener('submit', async (event) => {
     }
   } finally {
     $('start-round').disabled = false;
+  }
+});
+
+$('first-set-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const body = { method: form.method.value, budget: budgetOf(form.budget.value) };
+  $('start-first-set').disabled = true;
+  try {
+    const round = await api(`/projects/${state.projectId}/first-set`, { json: body, what: 'choosing the first images' });
+    state.roundOfJob.set(round.job_id, round.index);
+    say(`Choosing the first ${round.budget} images (${round.strategy}); the queue serves them once the job is done.`);
+    trackJob(round.job || (await api(`/jobs/${round.job_id}`))).catch(() => {});
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 409 && error.body && error.body.job_id) {
+      say('A round is already running; its progress is shown under Jobs.', { kind: 'warning' });
+      trackJob(await api(`/jobs/${error.body.job_id}`)).catch(() => {});
+    } else {
+      reportError(error);
+    }
+  } finally {
+    $('start-first-set').disabled = false;
   }
 });
 
@@ -232,7 +260,8 @@ async function refreshQueue(metrics) {
     return;
   }
   const scores = await api(`/projects/${state.projectId}/rounds/${done.id}/scores`, { query: { limit: 24 }, what: 'loading the ranked queue' });
-  $('queue-caption').textContent = `Round ${done.index} (${done.strategy}): the first ${scores.items.length} of ${scores.total} ranked images.`;
+  const source = done.method === 'first-set' ? `First set, round ${done.index} (${done.strategy})` : `Round ${done.index} (${done.strategy})`;
+  $('queue-caption').textContent = `${source}: the first ${scores.items.length} of ${scores.total} ranked images.`;
   renderQueue(scores.items);
 }
 
@@ -320,6 +349,7 @@ async function refreshSummary() {
     count({ split: 'pool' }), count({ split: 'pool', status: 'labeled' }), count({ split: 'val' }), count({ split: 'test' }),
   ]);
   suggestSelfTraining(pool, labeled);
+  $('first-set-hint').hidden = !(pool > 0 && labeled === 0);
   $('project-summary').textContent = `${pool} pool images (${labeled} labeled) · ${val} val · ${test} test images · classes: ${state.project.classes.map((c) => c.name).join(', ')}`;
 }
 

@@ -16,6 +16,7 @@ from server.models import Job, ModelVersion, Round, User
 from server.pseudo_label_schemas import PseudoLabelPlan
 from server.round_schemas import (
     CurvePoint,
+    FirstSetCreate,
     ModelVersionPublic,
     ProjectMetrics,
     ProjectMlSettings,
@@ -27,7 +28,7 @@ from server.round_schemas import (
     ScorePage,
     check_round_caps,
 )
-from server.rounds import start_pseudo_labels, start_round
+from server.rounds import start_first_set, start_pseudo_labels, start_round
 from server.schemas import MAX_INT, PathId
 from server.store.class_presence import metrics_with_absent_classes_null
 from server.store.confidence import model_confidences
@@ -80,6 +81,28 @@ def create_round(
     check_round_caps(body, settings)
     project = get_project(session, project_id)
     row = start_round(session, settings, project, body, user_id=user.id, trigger="manual")
+    session.refresh(row)
+    return _public(session, row)
+
+
+@router.post(
+    PROJECT + "/first-set",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=error_responses(409, 503, s409="a round of this project is queued or running: `round_id`, `job_id`"),
+)
+def create_first_set(
+    project_id: PathId,
+    body: FirstSetCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: Annotated[User, Depends(require("round.start"))],
+) -> RoundPublic:
+    """Choose the first images to label in a project without labels: a round (method `first-set`, strategy the
+    choice) whose `first_set` job ranks `budget` representative unlabelled pool images. Once it is done the
+    queue serves them first, as it serves a query round's ranking; it trains no model. Needs no human label;
+    422 when no pool image is unlabelled. One round at a time per project."""
+    project = get_project(session, project_id)
+    row = start_first_set(session, settings, project, body, user_id=user.id)
     session.refresh(row)
     return _public(session, row)
 

@@ -1,8 +1,10 @@
-"""Query rounds: start one (at most one queued or running per project, held by a unique partial index),
-keep its status in step with its job, list rounds, scores and model versions, and the auto-round rule.
+"""Query rounds and first-set rounds: start one (at most one queued or running per project, held by a unique
+partial index), keep its status in step with its job, list rounds, scores and model versions, and the auto-round
+rule.
 
-A round's status mirrors its `round` job. Every place that ends a job calls `settle_rounds_of_job`; as a
-safety net, a start that finds an active round whose job has ended settles it and tries again.
+A round's status mirrors its job (`round`, or `first_set` for a first-set round). Every place that ends a job
+calls `settle_rounds_of_job`; as a safety net, a start that finds an active round whose job has ended settles it
+and tries again.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from server.models import (
     Score,
     Split,
 )
-from server.round_schemas import RoundCreate, parse_budget
+from server.round_schemas import FIRST_SET, FirstSetCreate, RoundCreate, parse_budget
 from server.store.errors import Conflict, InvalidInput, NotFound
 
 ACTIVE = (RoundStatus.queued, RoundStatus.running)
@@ -97,6 +99,13 @@ def human_labeled_count(session: Session, project_id: int, split: Split | None =
     return int(session.scalar(query) or 0)
 
 
+def unlabeled_pool_count(session: Session, project_id: int) -> int:
+    query = select(func.count(Image.id)).where(
+        Image.project_id == project_id, Image.split == Split.pool, Image.status == ImageStatus.unlabeled
+    )
+    return int(session.scalar(query) or 0)
+
+
 def resolve_budget(session: Session, project_id: int, budget: int | str) -> int:
     count, percent = parse_budget(budget)
     if count is not None:
@@ -108,8 +117,35 @@ def resolve_budget(session: Session, project_id: int, budget: int | str) -> int:
 def new_round(session: Session, project: Project, body: RoundCreate, *, created_by: int | None, trigger: str) -> Round:
     """Add a queued round (its job is attached by the caller); RoundRunning when one is active. No commit."""
     if human_labeled_count(session, project.id, split=None) == 0:
-        raise InvalidInput(f"project {project.id} has no human-labelled image yet; label at least one before a round")
+        raise InvalidInput(
+            f"project {project.id} has no human-labelled image yet; label at least one before a round "
+            "(a first set, POST /projects/{project_id}/first-set, ranks the pool without labels)"
+        )
     budget = resolve_budget(session, project.id, body.budget)
+    params = body.model_dump(mode="json")
+    return _add_round(session, project, body.method, body.strategy, budget, params, created_by, trigger)
+
+
+def new_first_set(session: Session, project: Project, body: FirstSetCreate, *, created_by: int | None) -> Round:
+    """Add a queued first-set round (method FIRST_SET, strategy the choice); one round at a time, as for query
+    rounds. InvalidInput when no pool image is left unlabelled to choose from. No commit."""
+    if unlabeled_pool_count(session, project.id) == 0:
+        raise InvalidInput(f"project {project.id} has no unlabelled pool image to choose a first set from")
+    budget = resolve_budget(session, project.id, body.budget)
+    params = body.model_dump(mode="json")
+    return _add_round(session, project, FIRST_SET, body.method, budget, params, created_by, "manual")
+
+
+def _add_round(
+    session: Session,
+    project: Project,
+    method: str,
+    strategy: str,
+    budget: int,
+    params: dict[str, Any],
+    created_by: int | None,
+    trigger: str,
+) -> Round:
     for _ in range(_TRIES):
         active = active_round(session, project.id)
         if active is not None:
@@ -120,11 +156,11 @@ def new_round(session: Session, project: Project, body: RoundCreate, *, created_
         row = Round(
             project_id=project.id,
             index=index,
-            method=body.method,
-            strategy=body.strategy,
+            method=method,
+            strategy=strategy,
             budget=budget,
             status=RoundStatus.queued,
-            params=body.model_dump(mode="json"),
+            params=params,
             trigger=trigger,
             labeled_count=human_labeled_count(session, project.id),
             created_by=created_by,
@@ -227,5 +263,11 @@ def auto_round_due(session: Session, project: Project) -> RoundCreate | None:
         return None
     if project.round_defaults is not None:
         return RoundCreate.model_validate(project.round_defaults)
-    last = session.scalar(select(Round).where(Round.project_id == project.id).order_by(Round.index.desc()).limit(1))
+    # The settings of the last query round; a first-set round has none.
+    last = session.scalar(
+        select(Round)
+        .where(Round.project_id == project.id, Round.method != FIRST_SET)
+        .order_by(Round.index.desc())
+        .limit(1)
+    )
     return RoundCreate.model_validate(last.params) if last is not None else RoundCreate()

@@ -82,6 +82,10 @@ def test_every_route_that_starts_a_job_answers_503_and_keeps_the_job_failed(
         assert check.scalar(select(Round.status).where(Round.job_id == job.id)) == "failed"
     # The failed round does not block the next request: it too gets 503, not 409.
     assert down_client.post(f"{base}/rounds", json=ROUND, headers=lead).status_code == 503
+    first_set = down_client.post(f"{base}/first-set", json={"budget": 2}, headers=lead)
+    job = _assert_503_with_failed_job(first_set, down_settings, project.id, "first_set")
+    with get_sessionmaker(down_settings.resolved_database_url)() as check:
+        assert check.scalar(select(Round.status).where(Round.job_id == job.id)) == "failed"
 
     with get_sessionmaker(down_settings.resolved_database_url)() as own:
         version = ModelVersion(
