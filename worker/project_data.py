@@ -17,11 +17,29 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from server.db import session_scope
-from server.models import Image, ImageBlob, ImageStatus, MaskSource, MaskVersion, Review, ReviewDecision, Split
+from server.models import (
+    Image,
+    ImageBlob,
+    ImageStatus,
+    MaskSource,
+    MaskVersion,
+    Review,
+    ReviewDecision,
+    Round,
+    Split,
+)
 from server.store.labels import LabelSource, effective_labels_query
 from worker.tasks.sam_embed import rgb_array
 
 HUMAN_SOURCES = (MaskSource.human, MaskSource.sam)
+
+
+def job_round(session: Session, round_id: int) -> Round:
+    """The round a `round` or `first_set` job runs; LookupError when it was deleted meanwhile."""
+    row = session.get(Round, round_id)
+    if row is None:
+        raise LookupError(f"round {round_id} no longer exists")
+    return row
 
 
 class ProjectSource:

@@ -111,6 +111,27 @@ function budgetOf(text) {
   return /^\d+$/.test(trimmed) ? Number(trimmed) : trimmed;
 }
 
+/** POST a query round or a first set, say what started and follow its job; while another round runs (409),
+ * follow that one instead. */
+async function startRound(path, body, what, button, started) {
+  button.disabled = true;
+  try {
+    const round = await api(`/projects/${state.projectId}/${path}`, { json: body, what });
+    state.roundOfJob.set(round.job_id, round.index);
+    say(started(round));
+    trackJob(round.job || (await api(`/jobs/${round.job_id}`))).catch(() => {});
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 409 && error.body && error.body.job_id) {
+      say('A round is already running; its progress is shown under Jobs.', { kind: 'warning' });
+      trackJob(await api(`/jobs/${error.body.job_id}`)).catch(() => {});
+    } else {
+      reportError(error);
+    }
+  } finally {
+    button.disabled = false;
+  }
+}
+
 $('round-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   const form = event.target;
@@ -127,45 +148,17 @@ $('round-form').addEventListener('submit', async (event) => {
     body.self_training = { threshold: Number(form.st_threshold.value || 0.9) };
     if (form.steps.value) body.self_training.steps = Number(form.steps.value);
   }
-  $('start-round').disabled = true;
-  try {
-    const round = await api(`/projects/${state.projectId}/rounds`, { json: body, what: 'starting the round' });
-    state.roundOfJob.set(round.job_id, round.index);
-    const selfTrained = round.params && round.params.self_training ? ', self-trained model' : '';
-    say(`Round ${round.index} started (${round.method} / ${round.strategy}, budget ${round.budget} images${selfTrained}).`);
-    trackJob(round.job || (await api(`/jobs/${round.job_id}`))).catch(() => {});
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 409 && error.body && error.body.job_id) {
-      say('A round is already running; its progress is shown under Jobs.', { kind: 'warning' });
-      trackJob(await api(`/jobs/${error.body.job_id}`)).catch(() => {});
-    } else {
-      reportError(error);
-    }
-  } finally {
-    $('start-round').disabled = false;
-  }
+  const selfTrained = body.self_training ? ', self-trained model' : '';
+  await startRound('rounds', body, 'starting the round', $('start-round'),
+    (round) => `Round ${round.index} started (${round.method} / ${round.strategy}, budget ${round.budget} images${selfTrained}).`);
 });
 
 $('first-set-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   const form = event.target;
   const body = { method: form.method.value, budget: budgetOf(form.budget.value) };
-  $('start-first-set').disabled = true;
-  try {
-    const round = await api(`/projects/${state.projectId}/first-set`, { json: body, what: 'choosing the first images' });
-    state.roundOfJob.set(round.job_id, round.index);
-    say(`Choosing the first ${round.budget} images (${round.strategy}); the queue serves them once the job is done.`);
-    trackJob(round.job || (await api(`/jobs/${round.job_id}`))).catch(() => {});
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 409 && error.body && error.body.job_id) {
-      say('A round is already running; its progress is shown under Jobs.', { kind: 'warning' });
-      trackJob(await api(`/jobs/${error.body.job_id}`)).catch(() => {});
-    } else {
-      reportError(error);
-    }
-  } finally {
-    $('start-first-set').disabled = false;
-  }
+  await startRound('first-set', body, 'choosing the first images', $('start-first-set'),
+    (round) => `Choosing the first ${round.budget} images (${round.strategy}); the queue serves them once the job is done.`);
 });
 
 // ---------------------------------------------------------------- imports

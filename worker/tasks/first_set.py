@@ -15,9 +15,9 @@ from sqlalchemy import func, insert, select
 
 from ml.start import first_set
 from server.db import session_scope
-from server.models import Round, Score
+from server.models import Score
 from worker.context import JobContext
-from worker.project_data import ProjectSource, project_split
+from worker.project_data import ProjectSource, job_round, project_split
 from worker.sam_ahead import embed_head
 
 
@@ -25,9 +25,7 @@ def run_first_set(ctx: JobContext) -> dict[str, Any]:
     url = ctx.settings.resolved_database_url
     round_id = int(ctx.params["round_id"])
     with session_scope(url) as session:
-        row = session.get(Round, round_id)
-        if row is None:
-            raise LookupError(f"round {round_id} no longer exists")
+        row = job_round(session, round_id)
         stored = session.scalar(select(func.count()).select_from(Score).where(Score.round_id == round_id))
         if stored:
             return {"round_id": round_id, "picked": stored, "note": "recorded by an earlier attempt"}

@@ -26,7 +26,7 @@ from ml.sam.models import sha256_of
 from server.db import session_scope
 from server.models import ModelVersion, Project, Round, Score
 from worker.context import JobContext
-from worker.project_data import ProjectSource, project_split
+from worker.project_data import ProjectSource, job_round, project_split
 from worker.sam_ahead import embed_head
 
 
@@ -73,9 +73,7 @@ def run_round(ctx: JobContext) -> dict[str, Any]:
     url = ctx.settings.resolved_database_url
     round_id = int(ctx.params["round_id"])
     with session_scope(url) as session:
-        row = session.get(Round, round_id)
-        if row is None:
-            raise LookupError(f"round {round_id} no longer exists")
+        row = job_round(session, round_id)
         done = session.scalar(select(ModelVersion).where(ModelVersion.round_id == round_id))
         if done is not None:
             return {"round_id": round_id, "model_version_id": done.id, "note": "recorded by an earlier attempt"}
