@@ -175,8 +175,8 @@ class RoundPublic(BaseModel):
     id: int
     project_id: int
     index: int
-    method: str
-    strategy: str
+    method: str = Field(description="the training method, or `first-set` for a first set (no model is trained)")
+    strategy: str = Field(description="the query strategy; for a first set: kmeans, kcenter or random")
     budget: int = Field(description="images to label in this round, resolved to a count")
     status: RoundStatus
     params: dict[str, Any]
