@@ -78,14 +78,26 @@ def kmeans(features: np.ndarray, k: int, seed: int, iterations: int = 50) -> tup
         centres.append(features[int(rng.choice(n, p=probs))])
         d2 = np.minimum(d2, ((features - centres[-1]) ** 2).sum(axis=1))
     c = np.stack(centres)
-    assign = ((features[:, None, :] - c[None]) ** 2).sum(axis=2).argmin(axis=1)
+    assign = _nearest(features, c)
     for _ in range(iterations):
         moved = np.stack([features[assign == j].mean(axis=0) if (assign == j).any() else c[j] for j in range(k)])
         if np.allclose(moved, c):
             break
         c = moved
-        assign = ((features[:, None, :] - c[None]) ** 2).sum(axis=2).argmin(axis=1)
+        assign = _nearest(features, c)
     return c, assign
+
+
+def _nearest(features: np.ndarray, centres: np.ndarray, max_elements: int = 1 << 24) -> np.ndarray:
+    """Each point's nearest centre, by squared distance, over blocks of points: a pool of 100,000 images and 1,000
+    centres would otherwise hold N×k×D values at once. Block by block, each distance is the same sum as over all."""
+    rows = max(1, max_elements // max(1, centres.size))
+    return np.concatenate(
+        [
+            ((features[start : start + rows, None, :] - centres[None]) ** 2).sum(axis=2).argmin(axis=1)
+            for start in range(0, len(features), rows)
+        ]
+    )
 
 
 def kmeans_medoids(features: np.ndarray, k: int, seed: int, iterations: int = 50) -> list[tuple[int, float]]:

@@ -8,7 +8,7 @@ import pytest
 
 from ml.data import InMemorySource
 from ml.selection import select_random
-from ml.start import first_set, kcenter, kmeans_medoids
+from ml.start import _nearest, first_set, kcenter, kmeans_medoids
 
 
 def _blobs(sizes: tuple[int, ...], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -83,3 +83,11 @@ def test_first_set_refuses_an_unknown_method_and_a_negative_count() -> None:
     with pytest.raises(ValueError, match="count must be"):
         first_set(source, list(source.ids), -1, method="random")
     assert first_set(source, list(source.ids), 0, method="kmeans") == []
+
+
+def test_nearest_centre_over_blocks_equals_all_at_once() -> None:
+    rng = np.random.default_rng(1)
+    points, centres = rng.normal(size=(301, 16)), rng.normal(size=(7, 16))
+    whole = ((points[:, None, :] - centres[None]) ** 2).sum(axis=2).argmin(axis=1)
+    for max_elements in (1, 16 * 7 * 10, 1 << 24):  # one point per block, 10 per block, all in one
+        assert (_nearest(points, centres, max_elements) == whole).all()
