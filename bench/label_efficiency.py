@@ -93,6 +93,7 @@ class BenchConfig:
     rounds: int
     seeds: tuple[int, ...] = SEEDS
     steps: int | None = None  # None: the `cpu` profile's value
+    warm_steps: int | None = None  # steps of the warm-started rounds; None: the `cpu` profile's value
     crop: int | None = None
     candidates: int | None = 300
     extra: dict[str, Any] = field(default_factory=dict)  # train options
@@ -177,6 +178,13 @@ CONFIGS: dict[str, BenchConfig] = {
     # More, smaller query rounds (the papers' best used 4): 4 batches of 10–12 instead of 2 of 21, from the same
     # round 0 (shared), each ranked by a model that has seen the batch before it.
     "st-ueq-4r": BenchConfig("cps-mars", "ueq", "1%", "3%", 4, candidates=None, sim={"self_training": True}),
+    # ... and its two controls: st-ueq with the training st-ueq-4r gets (two warm fine-tunes of 128 steps instead of
+    # 64: 576 CPS steps before the final model, as 4 rounds of 64 give), which separates smaller batches from more
+    # training; and the 4 rounds with random queries (the ueq − random aim, were 4r to become the pipeline).
+    "st-ueq-warm128": BenchConfig(
+        "cps-mars", "ueq", "1%", "3%", 2, warm_steps=128, candidates=None, sim={"self_training": True}
+    ),
+    "st-random-4r": BenchConfig("cps-mars", "random", "1%", "3%", 4, candidates=None, sim={"self_training": True}),
     # The same pipeline from a representative first set (k-means over ImageNet encoder features of the pool).
     "st-ueq-kmeans": BenchConfig(
         "cps-mars", "ueq", "1%", "3%", 2, candidates=None, sim={"self_training": True, "start": "kmeans"}
@@ -235,7 +243,7 @@ def run_config(
             seed=seed,
             class_ids=None if smoke else CLASS_IDS,
             steps=3 if smoke else steps or bench.steps,
-            warm_steps=2 if smoke else warm_steps,
+            warm_steps=2 if smoke else warm_steps or bench.warm_steps,
             crop_size=64 if smoke else crop or bench.crop,
             device=device,
             candidates=10 if smoke else bench.candidates,
@@ -285,6 +293,9 @@ COMPARISONS = (
     ("st-ueq-spread", "st-random"),
     ("st-ueq-native", "st-ueq"),
     ("st-ueq-4r", "st-ueq"),
+    ("st-ueq-4r", "st-ueq-warm128"),
+    ("st-ueq-warm128", "st-ueq"),
+    ("st-ueq-4r", "st-random-4r"),
     ("st-ueq-long", "st-ueq"),
     ("st-ueq-cbst", "st-ueq"),
     ("st-ueq-rerun", "st-ueq"),
