@@ -23,10 +23,7 @@ def start_round(
     """Add the round and its `round` job, commit, and send the task. RoundRunning (409) when one is active;
     BrokerUnavailable (503) when the task could not be sent (the round and job are then failed, and committed)."""
     row = new_round(session, project, body, created_by=user_id, trigger=trigger)
-    job = create_job(session, kind="round", project_id=project.id, params={"round_id": row.id}, created_by=user_id)
-    row.job_id = job.id
-    commit_and_send(session, settings, [job])
-    return row
+    return _send_round_job(session, settings, row, "round", user_id)
 
 
 def start_first_set(
@@ -34,7 +31,11 @@ def start_first_set(
 ) -> Round:
     """As start_round, for a first-set round and its `first_set` job."""
     row = new_first_set(session, project, body, created_by=user_id)
-    job = create_job(session, kind="first_set", project_id=project.id, params={"round_id": row.id}, created_by=user_id)
+    return _send_round_job(session, settings, row, "first_set", user_id)
+
+
+def _send_round_job(session: Session, settings: Settings, row: Round, kind: str, user_id: int | None) -> Round:
+    job = create_job(session, kind=kind, project_id=row.project_id, params={"round_id": row.id}, created_by=user_id)
     row.job_id = job.id
     commit_and_send(session, settings, [job])
     return row
