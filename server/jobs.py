@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
@@ -59,6 +59,7 @@ JOB_KINDS: dict[str, JobKind] = {
     "first_set": JobKind(queue="gpu", handler="worker.tasks.first_set:run_first_set"),
     "pseudo_label": JobKind(queue="gpu", handler="worker.tasks.pseudo_label:run_pseudo_labels"),
 }
+KnownJobKind = Literal[tuple(JOB_KINDS)]  # a request naming a kind: an unknown one is a 422 listing these
 
 TERMINAL_STATUSES = frozenset({JobStatus.done, JobStatus.failed, JobStatus.cancelled})
 MAX_ATTEMPTS = 3

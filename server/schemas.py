@@ -20,6 +20,30 @@ RowId = Annotated[int, Field(ge=1, le=MAX_INT, description="an id (1 .. 2^31-1)"
 PathId = Annotated[int, Path(ge=1, le=MAX_INT, description="an id (1 .. 2^31-1)")]
 MAX_DESCRIPTION_CHARS = 10_000
 
+# PostgreSQL text and jsonb cannot hold U+0000, so a NUL in stored text would fail in the database: every text
+# a request stores is one of these two types, which refuse it where it enters (a 422 naming the field) and say
+# so in the OpenAPI document's `pattern`. A name is also not blank and holds no control character.
+TEXT_PATTERN = r"^[^\x00]*$"
+NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character (U+0000)")
+    return value
+
+
+def _name(value: str) -> str:
+    if any(ch < " " or ch == "\x7f" for ch in value):
+        raise ValueError("a name must not contain control characters (U+0000..U+001F, U+007F)")
+    if not value.strip():
+        raise ValueError("a name must not be blank")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul), Field(json_schema_extra={"pattern": TEXT_PATTERN})]
+Name = Annotated[str, AfterValidator(_name), Field(min_length=1, json_schema_extra={"pattern": NAME_PATTERN})]
+
 
 def _as_utc(value: datetime) -> datetime:
     # SQLite hands back naive datetimes; every time stored is UTC, so say so in the answer.
@@ -31,7 +55,7 @@ UTCDateTime = Annotated[datetime, AfterValidator(_as_utc)]
 
 class ClassDef(BaseModel):
     id: int = Field(ge=0, le=254)
-    name: str = Field(min_length=1, max_length=100)
+    name: Name = Field(max_length=100)
     color: tuple[ColorChannel, ColorChannel, ColorChannel] = Field(description="[r, g, b], each 0..255")
 
 
@@ -49,8 +73,8 @@ def _check_classes(classes: list[ClassDef], ignore_index: int) -> None:
 class ProjectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field("", max_length=MAX_DESCRIPTION_CHARS)
+    name: Name = Field(max_length=200)
+    description: Text = Field("", max_length=MAX_DESCRIPTION_CHARS)
     classes: list[ClassDef] = Field(min_length=1, max_length=255)
     ignore_index: int = Field(255, ge=0, le=255)
 
@@ -66,8 +90,8 @@ class ProjectUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, min_length=1, max_length=200)
-    description: str | None = Field(None, max_length=MAX_DESCRIPTION_CHARS)
+    name: Name | None = Field(None, max_length=200)
+    description: Text | None = Field(None, max_length=MAX_DESCRIPTION_CHARS)
     classes: list[ClassDef] | None = Field(None, min_length=1, max_length=255)
     review_percent: int | None = Field(
         None, ge=0, le=100, description="share (percent) of saved human labels drawn for review, per version"
@@ -217,7 +241,7 @@ class QueueImageRef(BaseModel):
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=120)
+    name: Name = Field(max_length=120)
     role: Role
 
 

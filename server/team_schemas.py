@@ -5,13 +5,13 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.models import MaskSource, ProjectRole, ReviewDecision
-from server.schemas import MAX_INT, ImagePublic, UTCDateTime
+from server.schemas import MAX_INT, ImagePublic, Name, Text, UTCDateTime
 
 
 class MemberCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    user: str = Field(min_length=1, max_length=120, description="the user's name")
+    user: Name = Field(max_length=120, description="the user's name")
     role: ProjectRole
 
 
@@ -40,7 +40,7 @@ class ReviewCreate(BaseModel):
         ge=1, le=MAX_INT, description="the version reviewed: the image's newest human label (else 409, stale)"
     )
     decision: ReviewDecision
-    comment: str = Field("", max_length=MAX_COMMENT_CHARS, description="what to fix; required to reject")
+    comment: Text = Field("", max_length=MAX_COMMENT_CHARS, description="what to fix; required to reject")
 
 
 class ReviewQueueItem(BaseModel):

@@ -17,7 +17,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from server.db import session_scope
 from server.deps import SessionDep, SettingsDep, require
 from server.job_schemas import JobPublic
-from server.jobs import TERMINAL_STATUSES, reap_stale_jobs, request_cancel
+from server.jobs import TERMINAL_STATUSES, KnownJobKind, reap_stale_jobs, request_cancel
 from server.models import Job, JobStatus, User
 from server.schemas import PathId
 from server.settings import Settings
@@ -62,7 +62,7 @@ def list_jobs(
     session: SessionDep,
     _user: Annotated[User, Depends(require("job.read"))],
     status: Annotated[JobStatus | None, Query(description="only jobs in this state")] = None,
-    kind: Annotated[str | None, Query(max_length=32, description="only jobs of this kind")] = None,
+    kind: Annotated[KnownJobKind | None, Query(description="only jobs of this kind")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[JobPublic]:
     get_project(session, project_id)
