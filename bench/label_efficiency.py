@@ -506,6 +506,8 @@ def summary(smoke: bool, results_root: Path = RESULTS) -> str:
                 (seed_minutes,) = _run_minutes(root, name, [str(seed)])
                 minutes.append(seed_minutes)
                 entry["minutes"][str(seed)] = round(seed_minutes, 2)
+                if rounds[-1].get("machine"):  # torch threads and load: whether the minutes were contended
+                    entry.setdefault("machine", {})[str(seed)] = rounds[-1]["machine"]
             if rounds:
                 run_dirs.append(folder)
         if not finals:

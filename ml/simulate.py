@@ -108,6 +108,16 @@ class SimulationConfig:
 # ---------------------------------------------------------------- pure helpers
 
 
+def _machine() -> dict[str, Any]:
+    import torch
+
+    return {
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+
+
 def resolve_count(spec: str | int, pool_size: int) -> int:
     """'21' → 21; '3%' → round(3% of the pool); never more than the pool."""
     text = str(spec).strip()
@@ -404,6 +414,8 @@ def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress)
             "checkpoint": str(result.checkpoint),
             "warm_start_source": str(result.warm_start_source),
             "pseudo_labels": result.pseudo_info,
+            # What the seconds above were measured on: runs made side by side share the cores.
+            "machine": _machine(),
             "seed": config.seed,
             "method": config.method,
             "strategy": config.strategy,

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 pytestmark = pytest.mark.ml
 
@@ -75,6 +76,8 @@ def test_two_rounds_write_round_jsons(ueq_run: tuple[Path, Path, list[dict]]) ->
         assert record["train_seconds"] > 0 and record["seed"] == 0
         assert record["config"]["strategy"] == "ueq"
         assert record["train_config"]["method"] == "cps-mars"
+        assert record["machine"]["torch_threads"] == torch.get_num_threads() >= 1
+        assert record["machine"]["load_average_1m"] >= 0
     assert second["warm_start_from"] == first["checkpoint"]
     assert second["train_config"]["steps"] == 1
 
