@@ -177,14 +177,18 @@ CONFIGS: dict[str, BenchConfig] = {
     ),
     # More, smaller query rounds (the papers' best used 4): 4 batches of 10–12 instead of 2 of 21, from the same
     # round 0 (shared), each ranked by a model that has seen the batch before it.
-    "st-ueq-4r": BenchConfig("cps-mars", "ueq", "1%", "3%", 4, candidates=None, sim={"self_training": True}),
+    "st-ueq-4r": BenchConfig(
+        "cps-mars", "ueq", "1%", "3%", 4, seeds=SEEDS5, candidates=None, sim={"self_training": True}
+    ),
     # ... and its two controls: st-ueq with the training st-ueq-4r gets (two warm fine-tunes of 128 steps instead of
     # 64: 576 CPS steps before the final model, as 4 rounds of 64 give), which separates smaller batches from more
     # training; and the 4 rounds with random queries (the ueq − random aim, were 4r to become the pipeline).
     "st-ueq-warm128": BenchConfig(
         "cps-mars", "ueq", "1%", "3%", 2, warm_steps=128, candidates=None, sim={"self_training": True}
     ),
-    "st-random-4r": BenchConfig("cps-mars", "random", "1%", "3%", 4, candidates=None, sim={"self_training": True}),
+    "st-random-4r": BenchConfig(
+        "cps-mars", "random", "1%", "3%", 4, seeds=SEEDS5, candidates=None, sim={"self_training": True}
+    ),
     # The same pipeline from a representative first set (k-means over ImageNet encoder features of the pool).
     "st-ueq-kmeans": BenchConfig(
         "cps-mars", "ueq", "1%", "3%", 2, candidates=None, sim={"self_training": True, "start": "kmeans"}
@@ -278,10 +282,14 @@ def _paired(a: dict[int, float], b: dict[int, float]) -> list[float]:
     return [a[seed] - b[seed] for seed in sorted(a.keys() & b.keys())]
 
 
-# The pipeline the aims are judged on, and the same pipeline with random queries.
-BEST, BEST_RANDOM = "st-ueq", "st-random"
+# The pipeline the aims are judged on, and the same pipeline with random queries. Until the eighth pass it was
+# st-ueq (two rounds of 21); four rounds of 10-11 beat it on 3 of 4 seeds with half its spread (NOTES.md).
+BEST, BEST_RANDOM = "st-ueq-4r", "st-random-4r"
 # Informative paired comparisons printed beside the aims: (run, baseline).
 COMPARISONS = (
+    ("st-ueq", "sup-3pct"),  # the aims' lines of the pipeline before st-ueq-4r
+    ("st-ueq", "st-random"),
+    ("st-ueq-4r", "sup-3pct-st"),  # the loop against self-training alone on random labels
     ("sup-3pct-st", "sup-3pct"),
     ("sup-3pct-long", "sup-3pct"),
     ("sup-3pct-st", "sup-3pct-long"),
@@ -295,7 +303,6 @@ COMPARISONS = (
     ("st-ueq-4r", "st-ueq"),
     ("st-ueq-4r", "st-ueq-warm128"),
     ("st-ueq-warm128", "st-ueq"),
-    ("st-ueq-4r", "st-random-4r"),
     ("st-ueq-long", "st-ueq"),
     ("st-ueq-cbst", "st-ueq"),
     ("st-ueq-rerun", "st-ueq"),
@@ -321,9 +328,10 @@ def aims(final_miou: dict[str, dict[int, float]]) -> list[str]:
 
     needed = len(CONFIGS[BEST].seeds)
 
-    def verdict(ok: bool, seeds: int) -> str:
-        """An aim is judged on all `needed` seeds: with fewer, the verdict holds only so far."""
-        if seeds >= needed:
+    def verdict(ok: bool, seeds: int, *, every_seed: bool = False) -> str:
+        """An aim is judged on all `needed` seeds: with fewer, the verdict holds only so far, except an
+        every-seed aim that a seed has missed already."""
+        if seeds >= needed or (every_seed and not ok):
             return "met" if ok else "MISSED"
         return f"{'met so far' if ok else 'MISSED so far'} ({seeds} of {needed} seeds)"
 
@@ -339,7 +347,7 @@ def aims(final_miou: dict[str, dict[int, float]]) -> list[str]:
     if found:
         text, diffs = found
         ok = all(round(100 * d, 1) >= 5.0 for d in diffs)
-        lines.append(f"- {text} (aim ≥ +5 on every seed): {verdict(ok, len(diffs))}")
+        lines.append(f"- {text} (aim ≥ +5 on every seed): {verdict(ok, len(diffs), every_seed=True)}")
     best = mean(BEST)
     if best is not None:
         n = len(final_miou[BEST])
@@ -351,7 +359,7 @@ def aims(final_miou: dict[str, dict[int, float]]) -> list[str]:
         mean_ok = round(100 * statistics.mean(diffs), 1) >= 3.0
         every_ok = all(round(100 * d, 1) >= 0.0 for d in diffs)
         lines.append(f"- {text} (aim ≥ +3 on the mean): {verdict(mean_ok, len(diffs))}")
-        lines.append(f"- {text} (aim ≥ 0 on every seed): {verdict(every_ok, len(diffs))}")
+        lines.append(f"- {text} (aim ≥ 0 on every seed): {verdict(every_ok, len(diffs), every_seed=True)}")
     full = mean("full-supervised")
     if full is not None:
         ok = round(full, 3) >= 0.775  # one seed, as the issue asks
@@ -400,15 +408,18 @@ def _labelled_mix(data: Path, ids: list[str]) -> tuple[list[float], int]:
 
 TEACHER = "teacher"
 RERUN = "st-ueq-rerun"
+# Configurations whose final model is the plain 600-step student of their teacher: a variant's baseline.
+PLAIN_STUDENTS = ("st-ueq", "st-ueq-4r", RERUN)
 
 
 def _on_one_teacher(groups: dict[tuple[int, str], dict[str, float]]) -> str:
     """Final models trained on one cached teacher (the same round folder), against the plain student of that
-    teacher: st-ueq's own (or its rerun's), or the first generation of a noisy-student run, the same student."""
+    teacher: st-ueq's own (its rerun's, st-ueq-4r's), or the first generation of a noisy-student run, the same
+    student."""
     lines: list[str] = []
     diffs: dict[str, list[float]] = {}
     for (seed, _), group in sorted(groups.items()):
-        plain = next((k for k in (BEST, RERUN) if k in group), None) or next(
+        plain = next((k for k in PLAIN_STUDENTS if k in group), None) or next(
             (k for k in group if k.endswith(", generation 1")), None
         )
         others = [k for k in group if k not in (TEACHER, plain)]
