@@ -414,7 +414,8 @@ def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress)
             "checkpoint": str(result.checkpoint),
             "warm_start_source": str(result.warm_start_source),
             "pseudo_labels": result.pseudo_info,
-            # What the seconds above were measured on: runs made side by side share the cores.
+            # The call that wrote this record: its threads and load say whether its seconds were contended (runs
+            # side by side share the cores). A round taken from the round cache was trained by an earlier call.
             "machine": _machine(),
             "seed": config.seed,
             "method": config.method,
