@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from server.effort_schemas import BASE_AGREEMENT_DESCRIPTION, MaskEffort
 from server.models import ImageStatus, MaskSource, ProjectRole, ReviewDecision, Role, Split
+from server.text import is_control
 
 ColorChannel = Annotated[int, Field(ge=0, le=255)]
 
@@ -34,7 +35,7 @@ def _no_nul(value: str) -> str:
 
 
 def _name(value: str) -> str:
-    if any(ch < " " or ch == "\x7f" for ch in value):
+    if any(map(is_control, value)):
         raise ValueError("a name must not contain control characters (U+0000..U+001F, U+007F)")
     if not value.strip():
         raise ValueError("a name must not be blank")

@@ -25,6 +25,7 @@ from server.models import Image, ImageBlob, ImageStatus, MaskSource, MaskVersion
 from server.store.errors import NotFound, StoreError
 from server.store.limits import UploadLimits
 from server.store.masks import add_mask_version
+from server.text import without_control
 
 ACCEPTED_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "MPO": "JPEG", "TIFF": "TIFF"}
 MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "TIFF": "image/tiff"}
@@ -89,9 +90,9 @@ def add_image(
     """Validate and store one image (and its label, as human mask version 1). Never raises for bad data:
     returns rejected with the reason. Does not commit. `limits` default to get_settings()'s."""
     limits = limits or UploadLimits.from_settings()
-    # An upload's file name is the client's text: control characters (NUL among them, which PostgreSQL cannot
-    # store) are dropped rather than refusing a good image over its name.
-    file_name = "".join(ch for ch in file_name if ch >= " " and ch != "\x7f").strip() or "unnamed"
+    # An upload's file name is the client's text: its control characters are dropped rather than refusing a good
+    # image over its name.
+    file_name = without_control(file_name).strip() or "unnamed"
     try:
         checked = check_image_bytes(data, limits)
     except RejectedImage as rejected:
