@@ -122,7 +122,7 @@ def stored_mask(api: httpx.Client, project_id: int, image_id: int) -> tuple[int,
 
 
 def wait_ready(page: Any, image_id: int | None = None) -> None:
-    page.wait_for_function("document.body.dataset.ready === 'true' || document.body.dataset.ready === 'error'")
+    page.wait_for_function("document.body?.dataset.ready === 'true' || document.body?.dataset.ready === 'error'")
     assert page.evaluate("document.body.dataset.ready") == "true", page.inner_text("#messages")
     if image_id is not None:
         assert page.evaluate("document.body.dataset.imageId") == str(image_id)

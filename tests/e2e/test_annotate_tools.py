@@ -176,7 +176,7 @@ def test_image_list_jumps_and_the_url_carries_the_image_and_keys_help_fits(
         page.select_option("#filter-status", "labeled")
         page.wait_for_function("() => document.getElementById('image-list-caption').textContent === '2 of 2 images'")
         page.click(f'#image-list-table tr[data-image-id="{wanted[1]}"] button')
-        page.wait_for_function(f"document.body.dataset.imageId === '{wanted[1]}'")
+        page.wait_for_function(f"document.body?.dataset.imageId === '{wanted[1]}'")
         wait_ready(page, wanted[1])
         assert not page.locator("#image-list").is_visible()
         assert f"image={wanted[1]}" in page.url and f"project={project_id}" in page.url

@@ -117,7 +117,7 @@ def test_confidence_shading_image_list_and_queue(
         context, page, failures = new_page(chromium)
         sign_in(page, web, role_tokens[Role.lead])
         page.goto(f"{web}/app/dashboard/?project={project_id}")
-        page.wait_for_function("document.body.dataset.ready === 'true'")
+        page.wait_for_function("document.body?.dataset.ready === 'true'")
         item = page.locator(f'.queue-item[data-image-id="{disc_id}"] .confidence')
         item.wait_for()
         assert f"conf {image['model_confidence']:.2f}" in item.inner_text()

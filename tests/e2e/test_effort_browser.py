@@ -121,7 +121,7 @@ def test_saved_label_carries_its_counted_actions_and_seconds(
     try:
         sign_in(page, web, role_tokens[Role.lead])
         page.goto(f"{web}/app/dashboard/?project={project_id}")
-        page.wait_for_function("document.body.dataset.ready === 'true'", timeout=60_000)
+        page.wait_for_function("document.body?.dataset.ready === 'true'", timeout=60_000)
         row = page.locator('#effort-table tbody tr[data-round="0"]')
         assert row.locator("td").first.inner_text() == "before round 1"
         assert row.locator('[data-figure="from_scratch-images"]').inner_text() == "1"

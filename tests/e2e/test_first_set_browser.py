@@ -24,7 +24,7 @@ def test_dashboard_chooses_the_first_images(chromium: Any, web: str, session: Se
     try:
         sign_in(page, web, role_tokens[Role.lead])
         page.goto(f"{web}/app/dashboard/?project={project.id}")
-        page.wait_for_function("document.body.dataset.ready === 'true'")
+        page.wait_for_function("document.body?.dataset.ready === 'true'")
         page.wait_for_selector("#first-set-hint", state="visible")
         assert "No image is labeled yet" in page.inner_text("#first-set-hint")
         assert page.inner_text("#queue-caption").startswith("No round yet")

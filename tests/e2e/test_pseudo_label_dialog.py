@@ -35,7 +35,7 @@ def test_pseudo_label_dialog_skips_the_claimed_image_and_the_view_names_the_mode
 
         sign_in(page, web, role_tokens[Role.lead])
         page.goto(f"{web}/app/dashboard/?project={project_id}")
-        page.wait_for_function("document.body.dataset.ready === 'true'")
+        page.wait_for_function("document.body?.dataset.ready === 'true'")
         page.click("#models button.pseudo-label")
         dialog = page.locator("#pseudo-label-dialog")
         dialog.wait_for(state="visible")
@@ -93,7 +93,7 @@ def test_pseudo_label_dialog_skips_the_claimed_image_and_the_view_names_the_mode
         context, page, failures = new_page(chromium)
         sign_in(page, web, role_tokens[Role.lead])
         page.goto(f"{web}/app/dashboard/?project={project_id}")
-        page.wait_for_function("document.body.dataset.ready === 'true'")
+        page.wait_for_function("document.body?.dataset.ready === 'true'")
         page.locator(f'#models tbody tr:has(td:text-is("#{student_id}")) button.pseudo-label').click()
         page.locator("#pseudo-label-dialog").wait_for(state="visible")
         assert f"Model #{student_id}: self-training" in page.inner_text("#pl-model")

@@ -46,7 +46,7 @@ def test_membership_and_the_review_round_trip(
         context, page, failures = new_page(chromium)  # a fresh sessionStorage for the lead
         sign_in(page, live_server, role_tokens[Role.lead])
         page.goto(f"{live_server}/app/review/?project={project.id}")
-        page.wait_for_function("document.body.dataset.ready === 'true'")
+        page.wait_for_function("document.body?.dataset.ready === 'true'")
         assert page.inner_text("#review-counts").startswith("2 awaiting review")
         first = page.locator(f'.review-item[data-image-id="{images[0].id}"]')
         first.locator(".review-comment").fill("sand, not soil")
@@ -65,7 +65,7 @@ def test_membership_and_the_review_round_trip(
         )
         assert fix.status_code == 201 and fix.json()["version"] == 2
         page.reload()
-        page.wait_for_function("document.body.dataset.ready === 'true'")
+        page.wait_for_function("document.body?.dataset.ready === 'true'")
         page.locator(f'.review-item[data-image-id="{images[0].id}"][data-version="2"] .review-accept').click()
         page.wait_for_selector("#review-empty")
         assert not failures, failures

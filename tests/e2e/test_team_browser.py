@@ -64,7 +64,7 @@ def test_an_annotator_leading_a_project_sees_the_lead_controls_team_panels_and_a
         page.wait_for_selector("#menu-dashboard")
         assert page.locator("#menu-review").count() == 1
         page.goto(f"{live_server}/app/dashboard/?project={project.id}")
-        page.wait_for_function("document.body.dataset.ready === 'true'")
+        page.wait_for_function("document.body?.dataset.ready === 'true'")
         assert page.locator("#menu-dashboard").count() == 1 and page.locator("#menu-review").count() == 1
         assert page.locator("#round-panel").is_visible() and page.locator("#import-panel").is_visible()
         assert "anna (lead here)" in page.inner_text("#who")
@@ -74,7 +74,7 @@ def test_an_annotator_leading_a_project_sees_the_lead_controls_team_panels_and_a
         assert page.inner_text('#annotator-table tr[data-user="ann2"] [data-figure="annotators"]') == "58.3 %"
 
         page.click("#open-review")
-        page.wait_for_function("document.body.dataset.ready === 'true'")
+        page.wait_for_function("document.body?.dataset.ready === 'true'")
         pair = page.locator(f'.review-item[data-image-id="{image.id}"] .consensus-pair')
         assert pair.locator('.consensus-first[data-version="1"]').is_visible()
         assert pair.locator('.consensus-second[data-version="2"]').is_visible()
@@ -113,7 +113,7 @@ def test_a_consensus_second_label_is_made_blind_in_the_annotation_view(
     try:
         sign_in(page, live_server, people["ann2"])
         page.goto(f"{live_server}/app/annotate/?project={project.id}")
-        page.wait_for_function("document.body.dataset.ready === 'true'", timeout=60_000)
+        page.wait_for_function("document.body?.dataset.ready === 'true'", timeout=60_000)
         assert page.evaluate("window.annotator.image.id") == image.id
         # The first annotator's label is not shown: the second label starts empty (all 255).
         assert page.evaluate("Array.from(window.annotator.editor.mask).every((v) => v === 255)")

@@ -146,7 +146,7 @@ def test_dashboard_round_progress_curve_queue_and_export(
     try:
         sign_in(page, web, role_tokens[Role.lead])
         page.locator(f'tr[data-project-id="{project_id}"]').locator("text=Dashboard").click()
-        page.wait_for_function("document.body.dataset.ready === 'true'")
+        page.wait_for_function("document.body?.dataset.ready === 'true'")
         assert page.locator("#round-panel").is_visible() and page.locator("#import-panel").is_visible()
         assert page.get_attribute("#curve", "data-points") == "0"
         # 4 of 11 pool images are labelled, past the 3% aim: the form pre-selects self-training and says why.
@@ -249,7 +249,7 @@ def test_dashboard_round_progress_curve_queue_and_export(
 
         # After a reload the jobs panel keeps the history, the cancelled round included, each named by its round.
         page.reload()
-        page.wait_for_function("document.body.dataset.ready === 'true'")
+        page.wait_for_function("document.body?.dataset.ready === 'true'")
         rows = page.locator("#jobs .job")
         page.wait_for_function("document.querySelectorAll('#jobs .job').length >= 2")
         assert rows.nth(0).get_attribute("data-status") == "cancelled"
@@ -294,7 +294,7 @@ def test_client_sees_results_without_controls_and_errors_are_shown_in_words(
         row = page.locator(f'tr[data-project-id="{project_id}"]')
         assert row.locator("text=Annotate").count() == 0  # a read-only client gets no annotation menu
         row.locator("text=Results").click()
-        page.wait_for_function("document.body.dataset.ready === 'true'")
+        page.wait_for_function("document.body?.dataset.ready === 'true'")
         assert not page.locator("#round-panel").is_visible() and not page.locator("#import-panel").is_visible()
         assert page.locator("#menu-annotate").count() == 0
 
