@@ -41,7 +41,8 @@ export function describeFailure(status, detail, what) {
     case 401:
       return `${doing}your token was not accepted (${detail}). Sign in again with a valid token.`;
     case 403:
-      return `${doing}your role may not do this (${detail}).`;
+      // A role's refusal ("project role client may not …") or this server's ("server-side imports are disabled").
+      return `${doing}not allowed: ${detail}.`;
     case 404:
       return `${doing}not found (${detail}).`;
     case 409:

@@ -11,7 +11,9 @@ import json
 from typing import Annotated, Any
 
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
+
+from server.request_model import RequestModel
 
 MAX_EFFORT_SECONDS = 86_400  # a day: one save's active time beyond this is a broken clock, not work
 MAX_EFFORT_COUNT = 100_000  # actions of one kind in one save
@@ -34,10 +36,8 @@ ACTION_FIELDS = (
 )
 
 
-class MaskEffort(BaseModel):
+class MaskEffort(RequestModel):
     """The work one human save cost, as the web app counted it since the image was opened or last saved."""
-
-    model_config = ConfigDict(extra="forbid")
 
     active_seconds: float | None = Field(
         None,

@@ -2,13 +2,14 @@
 declaration of it: every operation lists each error status it can return, with this model.
 
 Body: `{"detail": "<what is wrong, in words>", "errors": [{"type", "loc", "msg"}, ...]}`. `errors` names each
-invalid field (422, and 400 for a malformed body); it is empty for the other statuses. A few answers add
-fields beside these two (a 409 for a busy round names `round_id` and `job_id`).
+invalid field (422, 400 for a malformed body, 404 for an id in the path that is not one); it is empty for the
+other statuses. A few answers add fields beside these two (a 409 for a busy round names `round_id` and `job_id`).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -36,7 +37,8 @@ class ErrorBody(BaseModel):
 
     detail: str = Field(description="what is wrong, in words")
     errors: list[ErrorItem] = Field(
-        default_factory=list, description="one entry per invalid field (400, 422); empty for other statuses"
+        default_factory=list,
+        description="one entry per invalid field (400, 422; 404 for a path id); empty for other statuses",
     )
 
 
@@ -44,7 +46,7 @@ STATUS_DESCRIPTIONS: dict[int, str] = {
     400: "Malformed request: the body is not valid JSON or not a readable multipart form",
     401: "Missing, malformed, invalid or revoked bearer token",
     403: "The caller's role may not do this",
-    404: "A named resource (project, image, job, ...) does not exist",
+    404: "A named resource (project, image, job, ...) does not exist, or an id in the path is not an id",
     409: "Conflicts with the current state; nothing was changed",
     413: "The request body or an uploaded file is larger than the configured limit",
     422: "A parameter or body field is invalid; `errors` names each one",
@@ -73,12 +75,32 @@ def error_response(status: int, detail: str, headers: Mapping[str, str] | None =
     return JSONResponse(_body(detail), status_code=status, headers=dict(headers) if headers else None)
 
 
-def _http_error(_request: Request, error: Exception) -> Response:
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the OpenAPI document gives the request's path. Starlette's own 405 names only the methods of
+    the first route whose path matched, and a path served by two routes (GET and POST /projects) is two routes."""
+    app = request.app
+    table: list[tuple[re.Pattern[str], list[str]]] | None = getattr(app.state, "allowed_methods", None)
+    if table is None:
+        table = [
+            (re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path)) + "$"), [m.upper() for m in ops])
+            for path, ops in app.openapi().get("paths", {}).items()
+        ]
+        app.state.allowed_methods = table
+    path = request.url.path
+    return sorted({method for pattern, methods in table if pattern.match(path) for method in methods})
+
+
+def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
     if error.status_code in (204, 304):  # no body allowed
         return Response(status_code=error.status_code, headers=error.headers)
     detail = error.detail if isinstance(error.detail, str) else str(error.detail)
-    return error_response(error.status_code, detail, error.headers)
+    headers = dict(error.headers or {})
+    allowed = _allowed_methods(request) if error.status_code == 405 else []
+    if allowed:  # a path of the document; elsewhere (the web app's files) Starlette's Allow stands
+        headers["Allow"] = ", ".join(allowed)
+        detail = f"method {request.method} is not allowed here; this path serves {', '.join(allowed)}"
+    return error_response(error.status_code, detail, headers)
 
 
 def _store_error(_request: Request, error: Exception) -> JSONResponse:
@@ -103,6 +125,12 @@ def _validation_error(_request: Request, error: Exception) -> JSONResponse:
     malformed = any(e.get("type") == "json_invalid" for e in errors)
     # Only type, place and message go back: an error's `input` may be bytes, a whole upload or 60 MB of text.
     listed = [{"type": str(e.get("type")), "loc": list(e.get("loc", ())), "msg": str(e.get("msg"))} for e in errors]
+    in_path = [i for i, e in enumerate(errors) if tuple(e.get("loc", ()))[:1] == ("path",)]
+    if in_path:
+        # An id in the path that is not an id (`/images/abc`, `/images/0`) names no resource: a 404, as for an id
+        # that names none, whatever the body holds; the path's fields are listed.
+        detail = "; ".join(_describe(errors[i]) for i in in_path)
+        return JSONResponse(_body(f"no such resource: {detail}", [listed[i] for i in in_path]), status_code=404)
     return JSONResponse(_body("; ".join(_describe(e) for e in errors), listed), status_code=400 if malformed else 422)
 
 

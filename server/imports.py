@@ -22,7 +22,7 @@ def resolve_import_path(import_root: Path | None, requested: str) -> Path:
     following symlinks) must still lie inside the resolved root.
     """
     if import_root is None:
-        raise ImportPathError(400, "server-side imports are disabled: MARSLABEL_IMPORT_ROOT is not set")
+        raise ImportPathError(403, "server-side imports are disabled: MARSLABEL_IMPORT_ROOT is not set")
     if not requested or not requested.strip():
         raise ImportPathError(400, "path is empty: name a folder relative to the import root")
     if "\x00" in requested:
@@ -37,9 +37,9 @@ def resolve_import_path(import_root: Path | None, requested: str) -> Path:
     if not target.is_relative_to(root):
         raise ImportPathError(403, f"path {requested!r} leads outside the import root (through a symlink)")
     if not target.exists():
-        raise ImportPathError(400, f"folder {requested!r} does not exist under the import root")
+        raise ImportPathError(404, f"folder {requested!r} does not exist under the import root")
     if not target.is_dir():
-        raise ImportPathError(400, f"{requested!r} is a file, not a folder")
+        raise ImportPathError(404, f"no folder {requested!r} under the import root: it is a file")
     return target
 
 

@@ -7,7 +7,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.models import JobStatus, Split
-from server.schemas import UTCDateTime
+from server.request_model import RequestModel
+from server.schemas import Name, UTCDateTime
 
 
 class JobPublic(BaseModel):
@@ -32,9 +33,7 @@ class JobPublic(BaseModel):
     finished_at: UTCDateTime | None
 
 
-class ImportCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    path: str = Field(min_length=1, max_length=1000, description="a folder relative to MARSLABEL_IMPORT_ROOT")
+class ImportCreate(RequestModel):
+    path: Name = Field(max_length=1000, description="a folder relative to MARSLABEL_IMPORT_ROOT")
     layout: Literal["auto", "project", "s5mars", "plain"] = "auto"
     split: Split | None = Field(None, description="split for images the folder does not assign one (default pool)")

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image as PILImage
 from pycocotools import mask as coco_mask
 
-from server.store.errors import InvalidInput
+from server.store.errors import Conflict
 
 # The S5Mars release's classes in raw-id order 1..9 (0 is NULL): the same list as ml.data.S5MARS_CLASSES,
 # written out here because importing ml.data would load torch into the API.
@@ -70,7 +70,7 @@ def s5mars_mismatch(classes: Sequence[dict[str, Any]]) -> str | None:
 def check_s5mars_classes(classes: Sequence[dict[str, Any]]) -> None:
     problem = s5mars_mismatch(classes)
     if problem is not None:
-        raise InvalidInput(problem)
+        raise Conflict(problem)
 
 
 def s5mars_lookup(ignore_index: int) -> np.ndarray:

@@ -11,34 +11,34 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from server.errors import invalid_field
 from server.job_schemas import JobPublic
 from server.models import RoundStatus
+from server.request_model import RequestModel
 from server.schemas import MAX_INT, RowId, UTCDateTime
 from server.settings import Settings
 
-_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+# A budget given as text: a count of 1 .. 999,999,999 images, or a percentage of the pool in (0, 100]. The
+# OpenAPI document gives this pattern, and parse_budget reads text with it, so text that matches it is taken.
+_COUNT = r"0*[1-9][0-9]{0,8}"
+_PERCENT = r"0*100(?:\.0+)?|0*[1-9][0-9]?(?:\.[0-9]+)?|0*\.[0-9]*[1-9][0-9]*"
+BUDGET_PATTERN = rf"^\s*(?:(?P<count>{_COUNT})|(?P<percent>{_PERCENT})\s*%)\s*$"
+BUDGET_MAX_CHARS = 32
 
 
 def parse_budget(budget: int | str) -> tuple[int | None, float | None]:
     """(count, None) or (None, percent): "63" and 63 are counts, "3%" a percentage of the pool."""
-    if isinstance(budget, int):
-        count = budget
-    else:
-        if len(budget) > 32:
-            raise ValueError(f"budget {budget[:32]!r}… is neither a count (63) nor a percentage of the pool ('3%')")
-        text = budget.strip()
-        match = _PERCENT.match(text)
-        if match:
-            percent = float(match.group(1))
-            if not 0 < percent <= 100:
-                raise ValueError(f"budget {budget!r}: a percentage must be in (0, 100]")
-            return None, percent
-        if not text.isdigit():
-            raise ValueError(f"budget {budget!r} is neither a count (63) nor a percentage of the pool ('3%')")
-        count = int(text)
-    if count < 1:
-        raise ValueError(f"budget {budget!r} must be at least 1 image")
-    if count > MAX_INT:
-        raise ValueError(f"budget {budget!r} is more images than a project can hold (at most {MAX_INT})")
-    return count, None
+    if isinstance(budget, str):
+        match = re.fullmatch(BUDGET_PATTERN, budget) if len(budget) <= BUDGET_MAX_CHARS else None
+        if match is None:
+            shown = budget if len(budget) <= BUDGET_MAX_CHARS else budget[:BUDGET_MAX_CHARS] + "…"
+            raise ValueError(
+                f"budget {shown!r} is neither a count (63, at most 999999999 as text) nor a percentage of the pool "
+                "in (0, 100] ('3%')"
+            )
+        if match.group("percent") is not None:
+            return None, float(match.group("percent"))
+        return int(match.group("count")), None
+    if not 1 <= budget <= MAX_INT:
+        raise ValueError(f"budget {budget} must be a count of 1 .. {MAX_INT} images")
+    return budget, None
 
 
 def _budget_parses(value: int | str) -> int | str:
@@ -55,7 +55,10 @@ def budget_field(default: str) -> Any:
         description="images to label next: a count (21) or a percentage of the pool ('1%')",
         # What _budget_parses enforces, so that the document bounds it too.
         json_schema_extra={
-            "anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_INT}, {"type": "string", "maxLength": 32}]
+            "anyOf": [
+                {"type": "integer", "minimum": 1, "maximum": MAX_INT},
+                {"type": "string", "maxLength": BUDGET_MAX_CHARS, "pattern": BUDGET_PATTERN},
+            ]
         },
     )
 
@@ -67,9 +70,7 @@ FIRST_SET_BUDGET_DEFAULT = "1%"  # the papers' start: 1% of the pool
 FIRST_SET = "first-set"  # the `method` of a round that ranks the pool without a model (FirstSetCreate)
 
 
-class SelfTrainingRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SelfTrainingRequest(RequestModel):
     threshold: float = Field(0.9, ge=0.0, le=1.0, description="pseudo-label confidence below which a pixel is ignored")
     class_keep: float | None = Field(
         None,
@@ -81,9 +82,7 @@ class SelfTrainingRequest(BaseModel):
     steps: int | None = Field(None, ge=1, le=1_000_000, description="student steps; default: the profile's")
 
 
-class RoundCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RoundCreate(RequestModel):
     method: Literal["supervised", "cps-mars", "s5mars"] = "cps-mars"
     strategy: str = Field(
         "ueq",
@@ -133,11 +132,9 @@ class RoundCreate(BaseModel):
         return value
 
 
-class FirstSetCreate(BaseModel):
+class FirstSetCreate(RequestModel):
     """A first set for a project without labels yet: the pool's most representative images, ranked, so that the
     queue serves them first (instead of import order) until a query round ranks the pool again."""
-
-    model_config = ConfigDict(extra="forbid")
 
     method: Literal["kmeans", "kcenter", "random"] = Field(
         "kmeans",
@@ -218,9 +215,7 @@ class ScorePage(BaseModel):
     items: list[ScoreItem]
 
 
-class PseudoLabelCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PseudoLabelCreate(RequestModel):
     model_version_id: RowId | None = Field(None, description="default: the project's latest model version")
     threshold: float | None = Field(
         None, ge=0.0, le=1.0, description="pixels less sure than this become ignore; default: the project's"
@@ -238,14 +233,13 @@ class ProjectMlSettings(BaseModel):
     pseudo_label_threshold: float = Field(0.0, ge=0.0, le=1.0)
 
 
-class ProjectMlSettingsUpdate(BaseModel):
+class ProjectMlSettingsUpdate(RequestModel):
     """Fields left out stay as they are; null switches auto rounds off."""
-
-    model_config = ConfigDict(extra="forbid")
 
     auto_round_after: int | None = Field(None, ge=1, le=MAX_INT)
     round_defaults: RoundCreate | None = None
-    pseudo_label_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    # Not nullable: a threshold is a number (0 keeps every pixel); leaving it out keeps the current one.
+    pseudo_label_threshold: float = Field(None, ge=0.0, le=1.0)  # type: ignore[assignment]
 
 
 class CurvePoint(BaseModel):

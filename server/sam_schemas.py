@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from server.job_schemas import JobPublic
+from server.request_model import RequestModel
 from server.schemas import RowId
 
 
-class SamPredictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SamPredictRequest(RequestModel):
     points: list[tuple[float, float]] = Field(default_factory=list, max_length=64, description="(x, y) in image pixels")
     labels: list[Annotated[int, Field(ge=0, le=1)]] = Field(
         default_factory=list, max_length=64, description="per point: 1 include, 0 exclude"
@@ -36,8 +35,6 @@ class SamPending(BaseModel):
     job: JobPublic
 
 
-class SamAutoMasksCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SamAutoMasksCreate(RequestModel):
     image_ids: list[RowId] | None = Field(None, max_length=10_000, description="default: every labeled image")
     points_per_side: int = Field(16, ge=4, le=64)

@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from server.effort_schemas import BASE_AGREEMENT_DESCRIPTION, MaskEffort
 from server.models import ImageStatus, MaskSource, ProjectRole, ReviewDecision, Role, Split
+from server.request_model import RequestModel
 from server.text import is_control
 
 ColorChannel = Annotated[int, Field(ge=0, le=255)]
@@ -54,7 +55,7 @@ def _as_utc(value: datetime) -> datetime:
 UTCDateTime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
-class ClassDef(BaseModel):
+class ClassDef(RequestModel):
     id: int = Field(ge=0, le=254)
     name: Name = Field(max_length=100)
     color: tuple[ColorChannel, ColorChannel, ColorChannel] = Field(description="[r, g, b], each 0..255")
@@ -71,9 +72,7 @@ def _check_classes(classes: list[ClassDef], ignore_index: int) -> None:
         raise ValueError(f"ignore_index {ignore_index} is also a class id")
 
 
-class ProjectCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ProjectCreate(RequestModel):
     name: Name = Field(max_length=200)
     description: Text = Field("", max_length=MAX_DESCRIPTION_CHARS)
     classes: list[ClassDef] = Field(min_length=1, max_length=255)
@@ -85,11 +84,9 @@ class ProjectCreate(BaseModel):
         return self
 
 
-class ProjectUpdate(BaseModel):
+class ProjectUpdate(RequestModel):
     """Fields left out stay as they are. Classes may be renamed, recoloured, added, or removed from the end
     when no mask version uses them; the ignore index is fixed at creation (stored masks depend on it)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: Name | None = Field(None, max_length=200)
     description: Text | None = Field(None, max_length=MAX_DESCRIPTION_CHARS)
@@ -233,15 +230,11 @@ class QueueNext(BaseModel):
     )
 
 
-class QueueImageRef(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class QueueImageRef(RequestModel):
     image_id: RowId
 
 
-class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class UserCreate(RequestModel):
     name: Name = Field(max_length=120)
     role: Role
 

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from server.models import MaskSource, ProjectRole, ReviewDecision
+from server.request_model import RequestModel
 from server.schemas import MAX_INT, ImagePublic, Name, Text, UTCDateTime
 
 
-class MemberCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class MemberCreate(RequestModel):
     user: Name = Field(max_length=120, description="the user's name")
     role: ProjectRole
 
 
-class MemberUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class MemberUpdate(RequestModel):
     role: ProjectRole
 
 
@@ -33,9 +30,7 @@ class MemberPublic(BaseModel):
 MAX_COMMENT_CHARS = 2000
 
 
-class ReviewCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ReviewCreate(RequestModel):
     mask_version: int = Field(
         ge=1, le=MAX_INT, description="the version reviewed: the image's newest human label (else 409, stale)"
     )

@@ -79,14 +79,14 @@ def upload_images(
     session: SessionDep,
     settings: SettingsDep,
     user: Annotated[User, Depends(require("image.upload"))],
-    files: Annotated[list[UploadFile], File(description="Image files")],
-    labels: Annotated[list[UploadFile] | None, File(description="Label PNGs named like their images")] = None,
+    files: Annotated[list[UploadFile], File(description="Image files", json_schema_extra={"minItems": 1})],
+    labels: Annotated[list[UploadFile], File(description="Label PNGs named like their images")] = [],  # noqa: B006
     split: Annotated[Split, Form()] = Split.pool,
 ) -> ImageUploadResult:
     project = get_project(session, project_id)
     limits = UploadLimits.from_settings(settings)
     names = [_base_name(upload.filename) or f"file-{index}" for index, upload in enumerate(files)]
-    matched, unmatched = _match_labels(labels or [], names)
+    matched, unmatched = _match_labels(labels, names)
     items: list[ImageUploadItem] = []
     for name, upload in zip(names, files, strict=True):
         label = matched.get(name)

@@ -18,7 +18,18 @@ from server.store.projects import get_project
 router = APIRouter(tags=["imports"])
 
 
-@router.post("/projects/{project_id}/imports", status_code=status.HTTP_202_ACCEPTED, responses=error_responses(503))
+@router.post(
+    "/projects/{project_id}/imports",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=error_responses(
+        403,
+        404,
+        503,
+        s403="The caller's role may not import, server-side imports are disabled (MARSLABEL_IMPORT_ROOT unset), or "
+        "the path leaves the import root",
+        s404="The project, or the folder under the import root, does not exist",
+    ),
+)
 def start_import(
     project_id: PathId,
     body: ImportCreate,

@@ -13,6 +13,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from server.deps import SessionDep, SettingsDep, require
 from server.effort_schemas import effort_public
+from server.errors import error_responses
 from server.label_export import ExportOptions, ExportProject, export_zip
 from server.label_formats import (
     check_s5mars_classes,
@@ -204,13 +205,16 @@ def _download_name(project: Project, export_format: ExportFormat) -> str:
 @router.get(
     "/export",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/zip": {}}, "description": "A zip, streamed as it is made"}},
+    responses={
+        200: {"content": {"application/zip": {}}, "description": "A zip, streamed as it is made"},
+        **error_responses(409, s409="format=s5mars for a project whose classes are not the 9 S5Mars classes"),
+    },
     description=(
         "Every labeled image's label as a zip, streamed while it is made. `format`: project (labels/<name>.png "
         "in class ids, classes.json, splits/, labels.csv and manifest.json naming each label's source, the effort "
         "its save cost and its agreement with its base version), s5mars "
         "(the same labels in S5Mars raw ids 0 = NULL, 1..9; only for projects with the 9 S5Mars classes in "
-        "order, else 422) or coco (annotations.json with one RLE annotation per class present, each with its "
+        "order, else 409) or coco (annotations.json with one RLE annotation per class present, each with its "
         "source). `images=true` adds images/<name>.<ext>. Names are the image file names' stems, with "
         "`__<image id>` added where two collide. Human labels win over model labels."
     ),

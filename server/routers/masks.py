@@ -68,7 +68,9 @@ def save_mask(
     session: SessionDep,
     settings: SettingsDep,
     user: Annotated[User, Depends(require("mask.write"))],
-    mask: Annotated[UploadFile, File(description="Single-channel PNG of class ids")],
+    mask: Annotated[
+        UploadFile, File(description="Single-channel PNG of class ids", json_schema_extra={"minLength": 1})
+    ],
     base_version: Annotated[
         int | None, Form(ge=1, le=MAX_INT, description="Version the edit started from; empty = none")
     ] = None,

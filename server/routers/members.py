@@ -39,9 +39,11 @@ def list_members(
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(409),
-    description="Add a user (by name) to the project with a project role. 422 for an unknown user or a role "
-    "their account may not hold (a client account may only be a project client); 409 if already a member.",
+    responses=error_responses(
+        409, s409="already a member, or a role the user's account may not hold (a client may only be a client)"
+    ),
+    description="Add a user (by name) to the project with a project role. 404 for an unknown user; 409 for a role "
+    "their account may not hold (a client account may only be a project client) or if already a member.",
 )
 def add_member(
     project_id: PathId,
@@ -55,7 +57,10 @@ def add_member(
     return member_public(member, added)
 
 
-@router.patch("/{user_id}")
+ROLE_CONFLICT = "a role the user's account may not hold (a client account may only be a project client)"
+
+
+@router.patch("/{user_id}", responses=error_responses(409, s409=ROLE_CONFLICT))
 def change_member(
     project_id: PathId,
     user_id: PathId,

@@ -87,9 +87,10 @@ def review_queue(
     responses=error_responses(409),
     description=(
         "Accept or reject the image's newest human label, named by `mask_version`. A rejection needs a comment; "
-        "the image then goes back to the top of its author's queue with it. 409 when the image has no human "
-        "label, when a newer human version was saved since (stale review), or when that version was already "
-        "decided; nothing is stored then."
+        "the image then goes back to the top of its author's queue with it. 404 when the image has no version "
+        "`mask_version`; 409 when the image has no human label, when that version is not a human label, when a "
+        "newer human version was saved since (stale review), or when that version was already decided; nothing "
+        "is stored then."
     ),
 )
 def review_image(

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from server.deps import SessionDep, SettingsDep, require
-from server.errors import error_responses, invalid_field
+from server.errors import error_responses
 from server.job_schemas import JobPublic
 from server.metrics_plot import curve_png
 from server.models import Job, ModelVersion, Round, User
@@ -67,7 +67,11 @@ def _public(session: Session, row: Round) -> RoundPublic:
 @router.post(
     PROJECT + "/rounds",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=error_responses(409, 503, s409="a round of this project is queued or running: `round_id`, `job_id`"),
+    responses=error_responses(
+        409,
+        503,
+        s409="a round of this project is queued or running (`round_id`, `job_id`), or no image has a human label",
+    ),
 )
 def create_round(
     project_id: PathId,
@@ -88,7 +92,11 @@ def create_round(
 @router.post(
     PROJECT + "/first-set",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=error_responses(409, 503, s409="a round of this project is queued or running: `round_id`, `job_id`"),
+    responses=error_responses(
+        409,
+        503,
+        s409="a round of this project is queued or running (`round_id`, `job_id`), or no pool image is unlabelled",
+    ),
 )
 def create_first_set(
     project_id: PathId,
@@ -100,7 +108,7 @@ def create_first_set(
     """Choose the first images to label in a project without labels: a round (method `first-set`, strategy the
     choice) whose `first_set` job ranks `budget` representative unlabelled pool images. Once it is done the
     queue serves them first, as it serves a query round's ranking; it trains no model. Needs no human label;
-    422 when no pool image is unlabelled. One round at a time per project."""
+    409 when no pool image is unlabelled. One round at a time per project."""
     project = get_project(session, project_id)
     row = start_first_set(session, settings, project, body, user_id=user.id)
     session.refresh(row)
@@ -241,8 +249,6 @@ def update_ml_settings(
     if "round_defaults" in given:
         project.round_defaults = body.round_defaults.model_dump(mode="json") if body.round_defaults else None
     if "pseudo_label_threshold" in given:
-        if body.pseudo_label_threshold is None:
-            raise invalid_field(("body", "pseudo_label_threshold"), "must be a number in [0, 1], not null")
         project.pseudo_label_threshold = body.pseudo_label_threshold
     session.commit()
     return ProjectMlSettings.model_validate(project)

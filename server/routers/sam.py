@@ -42,7 +42,7 @@ WaitSeconds = Annotated[float, Query(ge=0, le=10, description="wait this long fo
 def _check_model(settings: Settings, model: str | None) -> str:
     served = served_model(settings)
     if model is not None and model != served:
-        raise HTTPException(422, f"model {model!r} is not served here: this server's SAM model is {served!r}")
+        raise HTTPException(409, f"model {model!r} is not served here: this server's SAM model is {served!r}")
     return served
 
 
@@ -79,7 +79,7 @@ def _cached_or_pending(
         200: {"content": {"application/octet-stream": {}}, "description": "raw float16 bytes, C order"},
         202: {"model": SamPending, "description": "not cached yet: its job"},
         **NOT_MODIFIED,
-        **error_responses(503),
+        **error_responses(409, 503, s409="`model` names a SAM model this server does not serve"),
     },
     description=(
         "The image's SAM embedding as raw little-endian float16 bytes (2 MiB for 1×256×64×64). Headers: "
@@ -144,7 +144,7 @@ def _png(mask: np.ndarray) -> bytes:
     responses={
         200: {"content": {"image/png": {}, "application/octet-stream": {}}},
         202: {"model": SamPending, "description": "embedding not cached yet: its job"},
-        **error_responses(501, 503),
+        **error_responses(409, 501, 503, s409="`model` names a SAM model this server does not serve"),
     },
     description=(
         "Decode a prompt (points with labels 1/0, a box, a previous low-res mask) on the server. `output=mask` "

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from server.models import Project, ProjectMember, ProjectRole, Role, User
 from server.permissions import ALLOWED_PROJECT_ROLES
-from server.store.errors import Conflict, InvalidInput, NotFound
+from server.store.errors import Conflict, NotFound
 
 
 def member_role(session: Session, project_id: int, user_id: int) -> ProjectRole | None:
@@ -41,22 +41,22 @@ def list_members(session: Session, project_id: int) -> list[tuple[ProjectMember,
 
 
 def find_user(session: Session, name_or_id: str | int) -> User:
-    """A user by name (or by id when given an int); InvalidInput naming what was asked for when none."""
+    """A user by name (or by id when given an int); NotFound naming what was asked for when none."""
     if isinstance(name_or_id, int):
         user = session.get(User, name_or_id)
         if user is None:
-            raise InvalidInput(f"no user with id {name_or_id}")
+            raise NotFound("user with id", name_or_id)
         return user
     user = session.scalar(select(User).where(User.name == name_or_id.strip()))
     if user is None:
-        raise InvalidInput(f"no user named {name_or_id!r}")
+        raise NotFound("user named", repr(name_or_id))
     return user
 
 
 def _check_role_fits(user: User, role: ProjectRole) -> None:
     if role not in ALLOWED_PROJECT_ROLES[user.role]:
         allowed = ", ".join(sorted(r.value for r in ALLOWED_PROJECT_ROLES[user.role]))
-        raise InvalidInput(f"user {user.name!r} has a {user.role.value} account and may only be a project {allowed}")
+        raise Conflict(f"user {user.name!r} has a {user.role.value} account and may only be a project {allowed}")
 
 
 def add_member(

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, defer
 
 from server.models import ConsensusPair, Image, ImageSkip, MaskVersion, Project, Review, ReviewDecision, User
 from server.schemas import ReviewPublic
-from server.store.errors import Conflict, InvalidInput
+from server.store.errors import Conflict, InvalidInput, NotFound
 from server.store.labels import HUMAN_SIDE, LabelSource, effective_labels_query
 
 # Which versions a sampled share draws: a fixed scramble of the mask version's id (every 100 consecutive ids
@@ -91,11 +91,9 @@ def decide(
         .where(MaskVersion.image_id == image.id, MaskVersion.version == mask_version)
     )
     if named is None:
-        raise InvalidInput(f"image {image.id} has no mask version {mask_version}")
+        raise NotFound("mask version", mask_version, within=f"image {image.id}")
     if named.source not in HUMAN_SIDE:
-        raise InvalidInput(
-            f"version {mask_version} of image {image.id} is a {named.source.value} mask, not a human label"
-        )
+        raise Conflict(f"version {mask_version} of image {image.id} is a {named.source.value} mask, not a human label")
     if named.id != latest.id:
         raise Conflict(
             f"stale review: version {mask_version} of image {image.id} is no longer its newest human label "

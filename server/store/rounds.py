@@ -32,7 +32,7 @@ from server.models import (
     Split,
 )
 from server.round_schemas import FIRST_SET, FirstSetCreate, RoundCreate, parse_budget
-from server.store.errors import Conflict, InvalidInput, NotFound
+from server.store.errors import Conflict, NotFound
 
 ACTIVE = (RoundStatus.queued, RoundStatus.running)
 HUMAN_SOURCES = (MaskSource.human, MaskSource.sam)
@@ -117,7 +117,7 @@ def resolve_budget(session: Session, project_id: int, budget: int | str) -> int:
 def new_round(session: Session, project: Project, body: RoundCreate, *, created_by: int | None, trigger: str) -> Round:
     """Add a queued round (its job is attached by the caller); RoundRunning when one is active. No commit."""
     if human_labeled_count(session, project.id, split=None) == 0:
-        raise InvalidInput(
+        raise Conflict(
             f"project {project.id} has no human-labelled image yet; label at least one before a round "
             "(a first set, POST /projects/{project_id}/first-set, ranks the pool without labels)"
         )
@@ -128,9 +128,9 @@ def new_round(session: Session, project: Project, body: RoundCreate, *, created_
 
 def new_first_set(session: Session, project: Project, body: FirstSetCreate, *, created_by: int | None) -> Round:
     """Add a queued first-set round (method FIRST_SET, strategy the choice); one round at a time, as for query
-    rounds. InvalidInput when no pool image is left unlabelled to choose from. No commit."""
+    rounds. Conflict when no pool image is left unlabelled to choose from. No commit."""
     if unlabeled_pool_count(session, project.id) == 0:
-        raise InvalidInput(f"project {project.id} has no unlabelled pool image to choose a first set from")
+        raise Conflict(f"project {project.id} has no unlabelled pool image to choose a first set from")
     budget = resolve_budget(session, project.id, body.budget)
     params = body.model_dump(mode="json")
     return _add_round(session, project, FIRST_SET, body.method, budget, params, created_by, "manual")

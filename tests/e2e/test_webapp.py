@@ -301,7 +301,8 @@ def test_client_sees_results_without_controls_and_errors_are_shown_in_words(
         # A client opening the annotation view by URL gets the API's refusal in words, not a blank page.
         page.goto(f"{web}/app/annotate/?project={project_id}")
         refused = page.wait_for_selector(".message.error")
-        assert "your role may not do this" in refused.inner_text(), refused.inner_text()
+        words = refused.inner_text()
+        assert "not allowed: " in words and "client may not" in words, words
         unexpected = [f for f in failures if not f.startswith(("HTTP 401", "HTTP 403"))]
         assert unexpected == [], unexpected
     finally:

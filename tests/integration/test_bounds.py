@@ -1,8 +1,9 @@
 """Every integer a request carries is bounded where it enters: the walk below finds each integer parameter of
 every operation (path, query, JSON body fields at any depth, list items, multipart form fields) in the app's
 own OpenAPI document, sends out-of-range values in it, and wants a 422 in the one error model naming that
-field: never a 500, whatever the database (an id of 2^63 overflowed SQLite, 2^31 PostgreSQL's `integer`).
-Text fields: every string a request carries has a maximum length (or is an enum, a pattern, a file)."""
+field (a 404 for an id in the path, which then names no resource): never a 500, whatever the database (an id
+of 2^63 overflowed SQLite, 2^31 PostgreSQL's `integer`). Text fields: every string a request carries has a
+maximum length (or is an enum, a pattern, a file)."""
 
 from __future__ import annotations
 
@@ -155,7 +156,7 @@ def test_every_integer_input_declares_its_range(app: FastAPI) -> None:
     assert unbounded == []
 
 
-def test_an_out_of_range_integer_anywhere_is_a_422_naming_it(
+def test_an_out_of_range_integer_anywhere_is_a_4xx_naming_it(
     client: TestClient, app: FastAPI, headers: dict, project: Project
 ) -> None:
     """Every integer input of every operation, with 2^63, 2^64 + 1, -2^63 - 1 and its declared maximum + 1."""
@@ -167,7 +168,7 @@ def test_an_out_of_range_integer_anywhere_is_a_422_naming_it(
             sent += 1
             body = response.json() if response.headers.get("content-type") == "application/json" else None
             if (
-                response.status_code != 422
+                response.status_code != (404 if target.where == "path" else 422)
                 or body is None
                 or not isinstance(body.get("detail"), str)
                 or not _names_field(body.get("errors", []), target)

@@ -42,7 +42,7 @@ def test_first_set_ranks_the_queue_of_a_project_without_labels(
     base = f"/api/v1/projects/{project_id}"
     # Without labels a query round is refused, and says where to start instead.
     refused = _start(job_client, lead, project_id, **ONE_IMAGE)
-    assert refused.status_code == 422 and "first-set" in refused.json()["detail"], refused.text
+    assert refused.status_code == 409 and "first-set" in refused.json()["detail"], refused.text
 
     response = _first_set(job_client, lead, project_id, method=method, budget=3, seed=1)
     assert response.status_code == 202, response.text
@@ -98,7 +98,7 @@ def test_first_set_errors_are_clear(job_client: TestClient, session: Session, he
     for body, words in [
         ({"method": "coreset"}, "method"),
         ({"budget": "3 %x"}, "neither a count"),
-        ({"budget": 0}, "at least 1"),
+        ({"budget": 0}, "must be a count of 1"),
         ({"seed": -1}, "seed"),
         ({"strategy": "ueq"}, "strategy"),
     ]:
@@ -110,7 +110,7 @@ def test_first_set_errors_are_clear(job_client: TestClient, session: Session, he
     # Every pool image labelled: nothing to choose from.
     full_id, _ = make_synthetic_project(session, pool=2, labeled=2, val=0, name="first-full")
     full = _first_set(job_client, lead, full_id)
-    assert full.status_code == 422 and "no unlabelled pool image" in full.json()["detail"]
+    assert full.status_code == 409 and "no unlabelled pool image" in full.json()["detail"]
     assert session.scalar(select(func.count()).select_from(Round)) == 0
 
     # One round at a time: a queued query round refuses a first set, naming itself.

@@ -77,8 +77,8 @@ def test_cancel_queued_job_is_immediate(job_client: TestClient, job_settings: Se
         ("ok/../../outside", 403, "'..'"),
         ("/etc", 403, "absolute"),
         ("escape-link", 403, "outside the import root"),
-        ("missing-folder", 400, "does not exist"),
-        ("a-file.txt", 400, "not a folder"),
+        ("missing-folder", 404, "does not exist"),
+        ("a-file.txt", 404, "it is a file"),
     ],
 )
 def test_import_path_is_confined_to_import_root(
@@ -111,7 +111,7 @@ def test_import_needs_import_root_and_role(db_url: str, session: Session, header
     with TestClient(create_app(settings)) as client:
         url = f"/api/v1/projects/{project.id}/imports"
         response = client.post(url, json={"path": "x"}, headers=headers[Role.lead])
-        assert response.status_code == 400 and "MARSLABEL_IMPORT_ROOT" in response.json()["detail"]
+        assert response.status_code == 403 and "MARSLABEL_IMPORT_ROOT" in response.json()["detail"]
         assert client.post(url, json={"path": "x"}, headers=headers[Role.annotator]).status_code == 403
         assert client.post(url, json={"path": "x", "layout": "zip"}, headers=headers[Role.lead]).status_code == 422
         assert (

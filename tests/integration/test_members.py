@@ -91,12 +91,12 @@ def test_bad_member_input_is_4xx_naming_the_problem_and_stores_nothing(
     lead = headers[Role.lead]
 
     unknown = client.post(base, json={"user": "nobody", "role": "annotator"}, headers=lead)
-    assert (unknown.status_code, unknown.json()["detail"]) == (422, "no user named 'nobody'")
+    assert (unknown.status_code, unknown.json()["detail"]) == (404, "user named 'nobody' not found")
     duplicate = client.post(base, json={"user": "annotator-user", "role": "reviewer"}, headers=lead)
     assert duplicate.status_code == 409
     assert "'annotator-user' is already a member of project" in duplicate.json()["detail"]
     client_as_lead = client.post(base, json={"user": "reader", "role": "lead"}, headers=lead)
-    assert client_as_lead.status_code == 422
+    assert client_as_lead.status_code == 409
     assert client_as_lead.json()["detail"] == "user 'reader' has a client account and may only be a project client"
     bad_role = client.post(base, json={"user": "reader", "role": "owner"}, headers=lead)
     assert bad_role.status_code == 422 and bad_role.json()["errors"][0]["loc"] == ["body", "role"]

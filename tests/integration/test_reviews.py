@@ -110,11 +110,11 @@ def test_refusals_name_the_problem_and_store_nothing(client: TestClient, session
     assert save(client, image, mask_png(values=(1, 255)), headers[Role.annotator], base=2).status_code == 201
     not_human = decide(client, image, 1, "accepted", reviewer)
     assert (not_human.status_code, not_human.json()["detail"]) == (
-        422,
+        409,
         f"version 1 of image {image.id} is a model mask, not a human label",
     )
     missing = decide(client, image, 9, "accepted", reviewer)
-    assert (missing.status_code, missing.json()["detail"]) == (422, f"image {image.id} has no mask version 9")
+    assert (missing.status_code, missing.json()["detail"]) == (404, f"mask version 9 not found in image {image.id}")
     stale = decide(client, image, 2, "accepted", reviewer)
     assert stale.status_code == 409 and stale.json()["detail"].startswith("stale review: version 2")
     no_comment = decide(client, image, 3, "rejected", reviewer, comment="  ")

@@ -289,11 +289,12 @@ def test_round_errors_are_clear(job_client: TestClient, session: Session, header
     project_id, _ = make_synthetic_project(session, pool=3, labeled=0, val=0, name="errors")
     lead = headers[Role.lead]
     none_labeled = _start(job_client, lead, project_id, method="cps-mars", strategy="ueq", budget=1)
-    assert none_labeled.status_code == 422 and "no human-labelled image" in none_labeled.json()["detail"]
+    assert none_labeled.status_code == 409 and "no human-labelled image" in none_labeled.json()["detail"]
     for body, words in [
         ({"budget": "3 %x"}, "neither a count"),
         ({"budget": "0%"}, "(0, 100]"),
-        ({"budget": 0}, "at least 1"),
+        ({"budget": 0}, "must be a count of 1"),
+        ({"budget": True}, "boolean where the field takes integer or string"),
         ({"strategy": "coreset"}, "strategy"),
         ({"method": "mean-teacher"}, "method"),
         ({"steps": 0}, "steps"),

@@ -84,7 +84,7 @@ def test_predict_a_click_inside_the_disc(client: TestClient, headers: dict, disc
         ({"points": [], "labels": []}, 422, "empty prompt"),
         ({"points": [[10, 10]], "labels": [1, 1]}, 422, "1 points but 2 labels"),
         ({"box": [50, 50, 20, 80]}, 422, "not a box inside"),
-        ({"points": [[10, 10]], "labels": [1], "model": "sam-vit_h-other"}, 422, "is not served here"),
+        ({"points": [[10, 10]], "labels": [1], "model": "sam-vit_h-other"}, 409, "is not served here"),
         ({"points": [[10, 10]], "labels": [1], "mask_input": "AAAA"}, 422, "must be 256×256 float16"),
     ],
 )
@@ -104,7 +104,7 @@ def test_unknown_image_and_other_model(client: TestClient, headers: dict, disc_i
     missing = client.get(_url(project_id, 424242, "embedding"), headers=headers[Role.lead])
     assert missing.status_code == 404
     other = client.get(_url(project_id, image_id, "embedding") + "?model=sam-vit_b-x", headers=headers[Role.lead])
-    assert other.status_code == 422 and "sam-vit_b-x" in other.json()["detail"]
+    assert other.status_code == 409 and "sam-vit_b-x" in other.json()["detail"]
     denied = client.post(_url(project_id, image_id, "predict"), json=body, headers=headers[Role.client])
     assert denied.status_code == 403
 

@@ -84,7 +84,7 @@ def test_team_figures_by_role_and_bad_ids(client: TestClient, session: Session, 
         assert answer.json()["review"]["pending"] == 0
     outsider = client.get(f"{API}/projects/{other.id}/team", headers=headers[Role.lead])
     assert outsider.status_code == 404 and f"project {other.id} not found" in outsider.json()["detail"]
-    assert client.get(f"{API}/projects/0/team", headers=headers[Role.admin]).status_code == 422
-    assert client.get(f"{API}/projects/99999999999/team", headers=headers[Role.admin]).status_code == 422
+    assert client.get(f"{API}/projects/0/team", headers=headers[Role.admin]).status_code == 404  # not an id
+    assert client.get(f"{API}/projects/99999999999/team", headers=headers[Role.admin]).status_code == 404
     assert client.get(f"{API}/projects/123456/team", headers=headers[Role.admin]).status_code == 404
     assert client.get(f"{API}/projects/{project.id}/team").status_code == 401

@@ -60,7 +60,7 @@ def test_import_paths(tmp_path: Path) -> None:
         (str(tmp_path / "secret"), 403),
         ("out", 403),
         ("out/x", 403),
-        ("nope", 400),
+        ("nope", 404),
         ("", 400),
         ("a\x00b", 400),
     ]:
@@ -69,4 +69,4 @@ def test_import_paths(tmp_path: Path) -> None:
         assert caught.value.status == status, path
     with pytest.raises(ImportPathError) as unset:
         resolve_import_path(None, "a")
-    assert unset.value.status == 400 and "MARSLABEL_IMPORT_ROOT" in str(unset.value)
+    assert unset.value.status == 403 and "MARSLABEL_IMPORT_ROOT" in str(unset.value)
