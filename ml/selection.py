@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ml.scoring import get_scorer
+from ml.scoring import UEQ_SUFFIXES, get_scorer
 
 DEFAULT_STRATEGY = "ueq"
 SPREAD_FACTOR = 10  # a spread batch of b is chosen among the top SPREAD_FACTOR·b by score
@@ -41,6 +41,20 @@ STRATEGIES: dict[str, Strategy] = {
     "bald": Strategy("bald", "bald", "highest MC-dropout mutual information (needs decoder dropout)"),
     "ueq": Strategy("ueq", "ueq", "reconstructed UEQ: ½ minmax(LC) + ½ minmax(entropy) over the pool"),
 }
+
+
+def strategy_names() -> list[str]:
+    """Every name `get_strategy` takes: the registered strategies and each UEQ variant (a base, then distinct
+    suffixes in any order), so that the API's document can list them."""
+    from itertools import permutations
+
+    variants = [
+        "+".join((base, *suffixes))
+        for base in ("ueq", "ueq-product")
+        for count in range(len(UEQ_SUFFIXES) + 1)
+        for suffixes in permutations(UEQ_SUFFIXES, count)
+    ]
+    return list(dict.fromkeys([*STRATEGIES, *variants]))
 
 
 def get_strategy(name: str) -> Strategy:

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from ml.selection import get_strategy, strategy_names  # numpy only; the scorers import torch when run
 from server.errors import invalid_field
 from server.job_schemas import JobPublic
 from server.models import RoundStatus
@@ -88,7 +89,8 @@ class RoundCreate(RequestModel):
         "ueq",
         max_length=64,
         description="random, entropy, least-confidence, margin, bald, ueq, or a UEQ variant: ueq-product, "
-        "ueq+disagreement, ueq+rare-class",
+        "ueq+disagreement, ueq+rare-class (suffixes may be combined)",
+        json_schema_extra={"enum": strategy_names()},  # what _strategy_known takes, listed in the document
     )
     budget: Budget = budget_field(ROUND_BUDGET_DEFAULT)
     profile: Literal["cpu", "paper"] = Field("cpu", description="schedule: `cpu` for 2 cores, `paper` for a GPU")
@@ -126,8 +128,6 @@ class RoundCreate(RequestModel):
     @field_validator("strategy")
     @classmethod
     def _strategy_known(cls, value: str) -> str:
-        from ml.selection import get_strategy  # numpy only; the scorers import torch when they run
-
         get_strategy(value)  # ValueError naming the known strategies
         return value
 

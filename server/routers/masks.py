@@ -71,8 +71,9 @@ def save_mask(
     mask: Annotated[
         UploadFile, File(description="Single-channel PNG of class ids", json_schema_extra={"minLength": 1})
     ],
-    base_version: Annotated[
-        int | None, Form(ge=1, le=MAX_INT, description="Version the edit started from; empty = none")
+    base_version: Annotated[  # not nullable in the document: a form field is text, and "null" is no version
+        int,  # noqa: RUF013
+        Form(ge=1, le=MAX_INT, description="Version the edit started from; left out or empty = none"),
     ] = None,
     effort: Annotated[
         str | None,
