@@ -27,6 +27,7 @@ from server.schemas import (
 from server.settings import Settings
 from server.store import images as store
 from server.store.confidence import model_confidence, model_confidences
+from server.store.errors import InvalidInput
 from server.store.limits import UploadLimits
 from server.store.masks import latest_mask_version
 from server.store.projects import get_project
@@ -71,7 +72,8 @@ def _match_labels(labels: list[UploadFile], image_names: list[str]) -> tuple[dic
         "matched to images by file name (same name, or same name before the extension); an image whose label is "
         "bad is rejected with it. When images were stored, the head of the queue (MARSLABEL_SAM_QUEUE_HEAD images) "
         "gets its SAM embeddings queued, as after an import job (`sam_embed`); a broker that refuses them is said "
-        "there and never fails the upload."
+        "there and never fails the upload. When every file is rejected the answer is a 422 that carries the same "
+        "fields (`items` with each reason)."
     ),
 )
 def upload_images(
@@ -111,7 +113,7 @@ def upload_images(
             )
         )
     stored = sum(item.status == "stored" for item in items)
-    return ImageUploadResult(
+    result = ImageUploadResult(
         items=items,
         stored=stored,
         duplicate=sum(item.status == "duplicate" for item in items),
@@ -119,6 +121,14 @@ def upload_images(
         unmatched_labels=unmatched,
         sam_embed=_embed_head(session, settings, project_id, user) if stored else None,
     )
+    if result.rejected == len(items):
+        # Nothing stored and nothing already there: the request as a whole failed, with each file's reason, and
+        # a 200 would tell a client (or a fuzzer following the answer's image ids) that images now exist.
+        reasons = "; ".join(f"{item.file_name}: {item.reason}" for item in items)
+        refused = InvalidInput(f"no image stored, every file was rejected: {reasons[:2000]}")
+        refused.extra = result.model_dump(mode="json")
+        raise refused
+    return result
 
 
 def _embed_head(session: Session, settings: Settings, project_id: int, user: User) -> SamEmbedAhead | None:

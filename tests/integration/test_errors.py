@@ -218,10 +218,16 @@ def _png_header(width: int, height: int) -> bytes:
 
 
 def _upload(client: TestClient, project_id: int, name: str, data: bytes, auth: dict) -> dict[str, Any]:
+    """The answer for one file: 200 when it is stored, a 422 with the same `items` when it is rejected."""
     files = [("files", (name, data, "application/octet-stream"))]
     answer = client.post(f"{API_PREFIX}/projects/{project_id}/images", files=files, headers=auth)
-    assert answer.status_code == 200, answer.text
-    return answer.json()["items"][0]
+    item = answer.json()["items"][0]
+    if item["status"] == "rejected":
+        assert answer.status_code == 422, answer.text  # its only file rejected: nothing stored
+        assert answer.json()["detail"].startswith(f"no image stored, every file was rejected: {name}: ")
+    else:
+        assert answer.status_code == 200, answer.text
+    return item
 
 
 def test_a_non_image_upload_says_so_without_internals(client: TestClient, headers: dict, project: Project) -> None:
