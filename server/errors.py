@@ -87,7 +87,8 @@ def _allowed_methods(request: Request) -> list[str]:
         ]
         app.state.allowed_methods = table
     path = request.url.path
-    return sorted({method for pattern, methods in table if pattern.match(path) for method in methods})
+    allowed = {method for pattern, methods in table if pattern.match(path) for method in methods}
+    return sorted(allowed | {"HEAD"} if "GET" in allowed else allowed)  # Starlette answers HEAD wherever GET
 
 
 def _http_error(request: Request, error: Exception) -> Response:
