@@ -65,6 +65,11 @@ UNSAYABLE = (
     "mask must be a PNG",
     "mask PNG",
     "mask_input",  # base64 of 128 KiB of float16 logits
+    "every file was rejected",  # an upload whose files are no images
+    "empty prompt",  # a SAM prompt: a point or a box, as many labels as points, inside this image
+    "points but",
+    "is outside the",
+    "is not a box inside",
 )
 
 
