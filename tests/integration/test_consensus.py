@@ -205,7 +205,7 @@ def test_consensus_routes_by_role_and_bad_input_stores_nothing(
         assert settings() == before
     for query in ["disagreement=maybe", "limit=0", "limit=501", "offset=-1"]:
         assert client.get(f"{base}/consensus?{query}", headers=headers[Role.lead]).status_code == 422, query
-    assert client.get(f"{base}/images/0/consensus", headers=headers[Role.lead]).status_code == 422
+    assert client.get(f"{base}/images/0/consensus", headers=headers[Role.lead]).status_code == 404  # not an id
     assert pair_count(session) == 0
 
 

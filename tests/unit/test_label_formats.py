@@ -23,7 +23,7 @@ from server.label_formats import (
     s5mars_mismatch,
     s5mars_raw_png,
 )
-from server.store.errors import InvalidInput
+from server.store.errors import Conflict
 
 CLASSES = [{"id": i, "name": f"c{i}", "color": [i * 20, 255 - i * 20, 3 * i]} for i in range(5)]
 
@@ -44,7 +44,7 @@ def test_s5mars_class_rule() -> None:
     assert s5mars_mismatch([{"id": i, "name": n, "color": [0, 0, 0]} for i, n in enumerate(names)]) is None
     swapped = [{"id": i, "name": n, "color": [0, 0, 0]} for i, n in enumerate(["ridge", "sky", *names[2:]])]
     assert s5mars_mismatch(swapped) is not None
-    with pytest.raises(InvalidInput, match=r"9 S5Mars classes in order \(sky, ridge, .*this project has 5: c0, c1"):
+    with pytest.raises(Conflict, match=r"9 S5Mars classes in order \(sky, ridge, .*this project has 5: c0, c1"):
         check_s5mars_classes(CLASSES)
 
 
