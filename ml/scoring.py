@@ -202,6 +202,7 @@ BASE_SCORERS: dict[str, Scorer] = {
     "bald": _simple("bald", "mc", "bald", pixel_bald, "MC-dropout mutual information, T passes"),
 }
 
+UEQ_BASES = ("ueq", "ueq-product")
 UEQ_SUFFIXES = ("disagreement", "rare-class")
 
 
@@ -210,8 +211,8 @@ def get_scorer(name: str) -> Scorer:
     if name in BASE_SCORERS:
         return BASE_SCORERS[name]
     base, *suffixes = name.split("+")
-    if base not in ("ueq", "ueq-product") or any(s not in UEQ_SUFFIXES for s in suffixes):
-        known = [*BASE_SCORERS, "ueq", "ueq-product", "ueq+disagreement", "ueq+rare-class"]
+    if base not in UEQ_BASES or any(s not in UEQ_SUFFIXES for s in suffixes):
+        known = [*BASE_SCORERS, *UEQ_BASES, "ueq+disagreement", "ueq+rare-class"]
         raise ValueError(f"unknown scoring strategy {name!r}; known: {', '.join(known)}")
     if len(set(suffixes)) != len(suffixes):
         raise ValueError(f"repeated suffix in {name!r}")

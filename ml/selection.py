@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ml.scoring import UEQ_SUFFIXES, get_scorer
+from ml.scoring import UEQ_BASES, UEQ_SUFFIXES, get_scorer
 
 DEFAULT_STRATEGY = "ueq"
 SPREAD_FACTOR = 10  # a spread batch of b is chosen among the top SPREAD_FACTOR·b by score
@@ -50,7 +50,7 @@ def strategy_names() -> list[str]:
 
     variants = [
         "+".join((base, *suffixes))
-        for base in ("ueq", "ueq-product")
+        for base in UEQ_BASES
         for count in range(len(UEQ_SUFFIXES) + 1)
         for suffixes in permutations(UEQ_SUFFIXES, count)
     ]

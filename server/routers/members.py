@@ -14,6 +14,8 @@ from server.store import members as store
 from server.store.projects import get_project
 from server.team_schemas import MemberCreate, MemberPublic, MemberUpdate
 
+ROLE_CONFLICT = "a role the user's account may not hold (a client account may only be a project client)"
+
 router = APIRouter(prefix="/projects/{project_id}/members", tags=["members"])
 
 
@@ -39,9 +41,7 @@ def list_members(
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(
-        409, s409="already a member, or a role the user's account may not hold (a client may only be a client)"
-    ),
+    responses=error_responses(409, s409=f"already a member, or {ROLE_CONFLICT}"),
     description="Add a user (by name) to the project with a project role. 404 for an unknown user; 409 for a role "
     "their account may not hold (a client account may only be a project client) or if already a member.",
 )
@@ -55,9 +55,6 @@ def add_member(
     added = store.find_user(session, body.user)
     member = store.add_member(session, project, added, body.role, added_by=user.id)
     return member_public(member, added)
-
-
-ROLE_CONFLICT = "a role the user's account may not hold (a client account may only be a project client)"
 
 
 @router.patch("/{user_id}", responses=error_responses(409, s409=ROLE_CONFLICT))
