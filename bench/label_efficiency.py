@@ -199,6 +199,11 @@ CONFIGS: dict[str, BenchConfig] = {
     "st-ueq-kmeans": BenchConfig(
         "cps-mars", "ueq", "1%", "3%", 2, candidates=None, sim={"self_training": True, "start": "kmeans"}
     ),
+    # The four rounds from a first set that covers unusual scenes (greedy k-centre over the same features): the
+    # k-means medoids are typical scenes and lost rock; seeds 2 and 4 start with rock in one image of 21.
+    "st-ueq-4r-kcenter": BenchConfig(
+        "cps-mars", "ueq", "1%", "3%", 4, candidates=None, sim={"self_training": True, "start": "kcenter"}
+    ),
 }
 
 
@@ -308,6 +313,7 @@ COMPARISONS = (
     ("st-ueq-native", "st-ueq"),
     ("st-ueq-4r", "st-ueq"),
     ("st-rare-4r", "st-ueq-4r"),
+    ("st-ueq-4r-kcenter", "st-ueq-4r"),
     ("st-ueq-4r", "st-ueq-warm128"),
     ("st-ueq-warm128", "st-ueq"),
     ("st-ueq-long", "st-ueq"),
