@@ -212,7 +212,7 @@ def get_scorer(name: str) -> Scorer:
         return BASE_SCORERS[name]
     base, *suffixes = name.split("+")
     if base not in UEQ_BASES or any(s not in UEQ_SUFFIXES for s in suffixes):
-        known = [*BASE_SCORERS, *UEQ_BASES, "ueq+disagreement", "ueq+rare-class"]
+        known = [*BASE_SCORERS, *UEQ_BASES, *(f"ueq+{suffix}" for suffix in UEQ_SUFFIXES)]
         raise ValueError(f"unknown scoring strategy {name!r}; known: {', '.join(known)}")
     if len(set(suffixes)) != len(suffixes):
         raise ValueError(f"repeated suffix in {name!r}")

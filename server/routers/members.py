@@ -42,8 +42,8 @@ def list_members(
     "",
     status_code=status.HTTP_201_CREATED,
     responses=error_responses(409, s409=f"already a member, or {ROLE_CONFLICT}"),
-    description="Add a user (by name) to the project with a project role. 404 for an unknown user; 409 for a role "
-    "their account may not hold (a client account may only be a project client) or if already a member.",
+    description="Add a user (by name) to the project with a project role. 404 for an unknown user; 409 for "
+    f"{ROLE_CONFLICT} or if already a member.",
 )
 def add_member(
     project_id: PathId,
