@@ -136,14 +136,15 @@ class FirstSetCreate(RequestModel):
     """A first set for a project without labels yet: the pool's most representative images, ranked, so that the
     queue serves them first (instead of import order) until a query round ranks the pool again."""
 
-    method: Literal["kmeans", "kcenter", "random"] = Field(
-        "kmeans",
-        description="kmeans: the image nearest each of `budget` k-means centroids of pretrained encoder features "
-        "(typical images of every kind of scene; the largest kind first); kcenter: greedy k-centre over the same "
-        "features (the most different images); random: the papers' baseline",
+    method: Literal["kcenter", "kmeans", "random"] = Field(
+        "kcenter",
+        description="kcenter (the default): greedy k-centre over pretrained encoder features of the pool (the most "
+        "different images; the best first set in the label-efficiency benchmark); kmeans: the image nearest each of "
+        "`budget` k-means centroids of the same features (typical images of every kind of scene; the largest kind "
+        "first); random: the papers' baseline",
     )
     budget: Budget = budget_field(FIRST_SET_BUDGET_DEFAULT)
-    seed: int = Field(0, ge=0, le=2**31 - 1, description="k-means++ start or random draw")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="the first k-centre pick, k-means++ start or random draw")
 
 
 def check_round_caps(body: RoundCreate, settings: Settings, loc: tuple[str, ...] = ("body",)) -> None:

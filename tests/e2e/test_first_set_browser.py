@@ -29,6 +29,7 @@ def test_dashboard_chooses_the_first_images(chromium: Any, web: str, session: Se
         assert "No image is labeled yet" in page.inner_text("#first-set-hint")
         assert page.inner_text("#queue-caption").startswith("No round yet")
 
+        assert page.input_value("#first-set-method") == "kcenter"  # the API's default, preselected
         page.select_option("#first-set-method", "kmeans")
         page.fill("#first-set-budget", "3")
         page.click("#start-first-set")
