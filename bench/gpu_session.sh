@@ -38,15 +38,16 @@ run() {
 
 timeout 300 python3 -m pytest --noconftest -p no:cacheprovider -q tests/unit/test_cuda_paths.py >"$OUT/pytest.txt" 2>&1 &
 for s in ${SEEDS:-0 1 2 3 4}; do
-  (run --results $R --config st-ueq --seeds $s && run --results $R --config st-random --seeds $s) >"$LOGS/st-$s.log" 2>&1 &
+  (run --results $R --config st-ueq-4r-kcenter --seeds $s && run --results $R --config st-random-4r-kcenter --seeds $s) \
+    >"$LOGS/st-$s.log" 2>&1 &
   (run --results $R --config sup-3pct --seeds $s && run --results $R --config sup-3pct-st --seeds $s &&
     run --results $R --config sup-3pct-wcedice --seeds $s && run --results $R --config sup-3pct-long --seeds $s) \
     >"$LOGS/sup-$s.log" 2>&1 &
 done
 [ "${PAPER:-1}" = 1 ] && (run --results $P --profile paper --config full-supervised --seeds 0 --steps "${PAPER_FULL_STEPS:-5000}") \
   >"$LOGS/paper-full.log" 2>&1 &
-[ "${PAPER:-1}" = 1 ] && (run --results $P --profile paper --config st-ueq --seeds 0 --crop 256 --steps "${PAPER_SSL_STEPS:-800}" \
-  --st-steps "${PAPER_SSL_STEPS:-800}") >"$LOGS/paper-st-ueq.log" 2>&1 &
+[ "${PAPER:-1}" = 1 ] && (run --results $P --profile paper --config st-ueq-4r-kcenter --seeds 0 --crop 256 --steps "${PAPER_SSL_STEPS:-800}" \
+  --st-steps "${PAPER_SSL_STEPS:-800}") >"$LOGS/paper-st-ueq-4r-kcenter.log" 2>&1 &
 ( # GPU use while the chains run, every 20 s
   while sleep 20; do nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader; done
 ) >"$LOGS/gpu-use.log" 2>&1 &

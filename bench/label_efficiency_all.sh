@@ -10,8 +10,8 @@ run() { .venv/bin/python bench/label_efficiency.py run --threads "${THREADS:-2}"
 run --config full-supervised
 for seed in 0 1 2 3 4; do
   run --config sup-3pct --seeds "$seed"
-  run --config st-ueq --seeds "$seed"
-  run --config st-random --seeds "$seed" # shares st-ueq's round 0
+  run --config st-ueq-4r-kcenter --seeds "$seed"
+  run --config st-random-4r-kcenter --seeds "$seed" # shares st-ueq-4r-kcenter's round 0
 done
 for seed in 0 1 2; do
   for config in sup-3pct-st sup-3pct-wcedice sup-3pct-long sup-3pct-rare st-ueq-kmeans; do

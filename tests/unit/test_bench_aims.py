@@ -43,6 +43,10 @@ def test_aims_met_when_every_seed_clears_them() -> None:
 def test_aims_skip_what_has_not_run() -> None:
     assert aims({}) == [aims({})[0], ""]
     assert BEST not in "\n".join(aims({"cps-ueq": {0: 0.7}}))
+    # The pipeline without its random-query control: the ueq − random aims are named, not judged.
+    text = "\n".join(aims({BEST: {0: 0.68}, "sup-3pct": {0: 0.6}}))
+    assert f"- {BEST} − {BEST_RANDOM} (aims ≥ +3 on the mean, ≥ 0 on every seed): not measured yet" in text
+    assert text.count("met so far (1 of 5 seeds)") == 1  # the +5 aim; the means miss so far
 
 
 def test_final_models_on_one_teacher_are_compared_with_its_plain_student() -> None:
