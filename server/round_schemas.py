@@ -133,7 +133,7 @@ class RoundCreate(RequestModel):
 
 
 class FirstSetCreate(RequestModel):
-    """A first set for a project without labels yet: the pool's most representative images, ranked, so that the
+    """A first set for a project without labels yet: pool images chosen to cover the pool, ranked, so that the
     queue serves them first (instead of import order) until a query round ranks the pool again."""
 
     method: Literal["kcenter", "kmeans", "random"] = Field(
