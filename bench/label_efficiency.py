@@ -215,6 +215,9 @@ CONFIGS: dict[str, BenchConfig] = {
         candidates=None,
         sim={"self_training": True, "start": "kcenter"},
     ),
+    # The k-centre start's control: supervised training on a 63-image k-centre set (no rounds, no pseudo-labels).
+    # Is the pipeline's gain over sup-3pct the first set's alone?
+    "sup-3pct-kcenter": BenchConfig("supervised", "random", "3%", "3%", 0, seeds=SEEDS5, sim={"start": "kcenter"}),
 }
 
 
@@ -328,6 +331,8 @@ COMPARISONS = (
     ("st-ueq-4r", "st-ueq"),
     ("st-rare-4r", "st-ueq-4r"),
     ("st-ueq-4r-kcenter", "st-ueq-4r"),
+    ("st-ueq-4r-kcenter", "sup-3pct-kcenter"),
+    ("sup-3pct-kcenter", "sup-3pct"),
     ("st-ueq-4r", "st-ueq-warm128"),
     ("st-ueq-warm128", "st-ueq"),
     ("st-ueq-long", "st-ueq"),
