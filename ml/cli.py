@@ -21,6 +21,16 @@ def _int_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated class ids, got {text!r}") from exc
 
 
+def _id_file(text: str) -> list[str]:
+    try:
+        ids = [line.strip() for line in Path(text).read_text().splitlines() if line.strip()]
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read the id file {text!r}: {exc.strerror}") from exc
+    if not ids:
+        raise argparse.ArgumentTypeError(f"the id file {text!r} names no image")
+    return ids
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -86,6 +96,12 @@ def add_ml_commands(subparsers: argparse._SubParsersAction) -> None:
         "--score-size", type=int, default=-1, help="scoring resize side (0 = native; default: the profile's)"
     )
     sim.add_argument("--start", default="random", choices=["random", "kmeans", "kcenter"], help="first-set choice")
+    sim.add_argument(
+        "--initial-ids",
+        type=_id_file,
+        default=None,
+        help="text file of pool ids, one per line: the first set (overrides --start and --initial)",
+    )
     sim.add_argument("--final-steps", type=int, default=None, help="training steps of the last round")
     sim.add_argument(
         "--spread", action="store_true", help="spread each query batch over kinds of scene (k-means of the top 10x)"
@@ -103,6 +119,12 @@ def add_ml_commands(subparsers: argparse._SubParsersAction) -> None:
         type=_positive_int,
         default=1,
         help="students in turn, each taught by the one before (noisy student)",
+    )
+    sim.add_argument(
+        "--st-teacher",
+        default="round",
+        choices=["round", "supervised"],
+        help="who pseudo-labels the pool: the round's model, or a supervised model of the human labels (ST++)",
     )
     sim.add_argument(
         "--st-options", type=_json_dict, default={}, help='JSON for the student\'s options, e.g. {"photometric": true}'
@@ -194,6 +216,7 @@ def handle_simulate(args: argparse.Namespace) -> int:
         candidates=args.candidates,
         score_size=None if args.score_size == 0 else args.score_size,
         start=args.start,
+        initial_ids=args.initial_ids,
         final_steps=args.final_steps,
         spread=args.spread,
         self_training=args.self_training,
@@ -201,6 +224,7 @@ def handle_simulate(args: argparse.Namespace) -> int:
         self_training_class_keep=args.st_class_keep,
         self_training_steps=args.st_steps,
         self_training_generations=args.st_generations,
+        self_training_teacher=args.st_teacher,
         self_training_options=args.st_options,
         top_k_percent=args.top_k,
         exclude_class=args.exclude_class,

@@ -66,6 +66,8 @@ class SimulationConfig:
     candidates: int | None = None  # pool images scored per round; None = all unlabelled
     score_size: int | None = -1  # resize side for scoring; None = native size; -1 = the profile's
     start: str = "random"  # how the initial set is chosen: random (the papers' baseline) | kmeans | kcenter
+    # The first set given by id (another run's final labels, a project's): overrides `start` and `initial`.
+    initial_ids: list[str] | None = None
     final_steps: int | None = None  # steps of the last round's training (cold or warm); None = as other rounds
     self_training: bool = False  # the last round self-trains a student on the pool's pseudo-labels
     self_training_threshold: float = 0.9
@@ -73,6 +75,7 @@ class SimulationConfig:
     self_training_steps: int | None = None  # None: the profile's
     self_training_options: dict[str, Any] = field(default_factory=dict)
     self_training_generations: int = 1  # noisy-student iterations of the final model
+    self_training_teacher: str = "round"  # round | supervised (SelfTrainingSettings.teacher)
     score_batch_size: int = 8
     eval_batch_size: int = 8
     top_k_percent: float | None = None
@@ -157,6 +160,7 @@ def round_settings(config: SimulationConfig, round_index: int, final: bool) -> R
             crop_size=config.crop_size,
             options=dict(config.self_training_options),
             generations=config.self_training_generations,
+            teacher=config.self_training_teacher,
         )
     return RoundSettings(
         method=config.method,
@@ -326,6 +330,11 @@ def initial_ids(config: SimulationConfig, ds: _Datasets, count: int) -> list[str
     chosen from pretrained encoder features): ml.start.first_set, as the service's first-set job calls it."""
     from ml.start import first_set
 
+    if config.initial_ids is not None:
+        unknown = sorted(set(config.initial_ids) - set(ds.pool_ids))
+        if unknown:
+            raise ValueError(f"initial_ids not in the pool: {', '.join(unknown[:5])}")
+        return sorted(set(config.initial_ids))
     seed = round_seed(config.seed, 0, salt=1) if config.start == "random" else config.seed
     return sorted(i for i, _ in first_set(ds.pool, ds.pool_ids, count, method=config.start, seed=seed))
 
@@ -341,7 +350,11 @@ def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress)
     config.out.mkdir(parents=True, exist_ok=True)
     _check_run_file(config)
     ds = _open(config)
-    initial = resolve_count(config.initial, len(ds.pool_ids))
+    initial = (
+        len(set(config.initial_ids))
+        if config.initial_ids is not None
+        else resolve_count(config.initial, len(ds.pool_ids))
+    )
     budget = resolve_count(config.budget, len(ds.pool_ids))
     sizes = query_sizes(initial, budget, config.rounds)
     warm = WARM_START_DEFAULT[config.profile] if config.warm_start is None else config.warm_start
@@ -399,7 +412,7 @@ def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress)
             "class_ids": evaluation["class_ids"],
             "class_names": evaluation["class_names"],
             "val_images": evaluation["images"],
-            "train_seconds": result.seconds["train"] + result.seconds.get("student", 0.0),
+            "train_seconds": result.train_seconds,
             "eval_seconds": result.seconds.get("evaluate"),
             "score_seconds": result.seconds["score"],
             "pseudo_label_seconds": result.seconds.get("pseudo_label"),

@@ -81,6 +81,11 @@ class SelfTrainingRequest(RequestModel):
         "most confident pixels (class-balanced self-training); null: the threshold alone",
     )
     steps: int | None = Field(None, ge=1, le=1_000_000, description="student steps; default: the profile's")
+    teacher: Literal["round", "supervised"] = Field(
+        "round",
+        description="who pseudo-labels the pool: `round` (the round's trained model) or `supervised` (a model "
+        "trained on the human labels alone with the profile's supervised schedule, as ST++ does)",
+    )
 
 
 class RoundCreate(RequestModel):

@@ -58,7 +58,8 @@ def test_warm_start_then_self_training(
         first_model = check.scalars(select(ModelVersion).where(ModelVersion.round_id == first["id"])).one()
         first_artifact = first_model.artifact_path
 
-    # cpu profile: the second cps-mars round starts from the first's model, and self-trains its final model.
+    # cpu profile: the second cps-mars round starts from the first's model, and self-trains its final model, taught
+    # by a supervised model of the human labels (ST++) while the round's cps-mars model ranks the pool.
     second = _start(
         job_client,
         lead,
@@ -66,18 +67,19 @@ def test_warm_start_then_self_training(
         method="cps-mars",
         strategy="ueq",
         budget=2,
-        self_training={"threshold": 0.5, "class_keep": 0.5, "steps": 3},
+        self_training={"threshold": 0.5, "class_keep": 0.5, "steps": 3, "teacher": "supervised"},
         **TINY,
     )
     assert second.status_code == 202, second.text
     job = _wait_round(job_settings, second.json()["job_id"], celery_worker)
     assert job.result["warm_start"] is True
-    assert {"train", "pseudo_label", "student", "evaluate", "score"} <= set(job.result["seconds"])
+    assert {"train", "teacher", "pseudo_label", "student", "evaluate", "score"} <= set(job.result["seconds"])
     with factory() as check:
         model = check.scalars(select(ModelVersion).where(ModelVersion.round_id == second.json()["id"])).one()
         assert model.method == "self-training"
         assert model.metrics["warm_start_from"] == first_artifact
         assert model.metrics["pseudo_labels"]["threshold"] == 0.5
+        assert model.metrics["pseudo_labels"]["teacher"] == "supervised"
         assert model.metrics["pseudo_labels"]["class_keep"] == 0.5
         assert all(t <= 0.5 for t in model.metrics["pseudo_labels"]["class_thresholds"])
         # The teacher is scored on the same val images as the student, so what self-training added is on record.
@@ -110,6 +112,23 @@ def test_self_training_threshold_out_of_range_is_refused(job_client: TestClient,
         **TINY,
     )
     assert response.status_code == 422 and "threshold" in response.text
+
+
+def test_an_unknown_self_training_teacher_is_refused(job_client: TestClient, session: Session, headers) -> None:
+    project_id, _ = make_synthetic_project(session, name="bad-teacher")
+    response = _start(
+        job_client,
+        headers[Role.lead],
+        project_id,
+        method="cps-mars",
+        strategy="ueq",
+        budget=1,
+        self_training={"teacher": "ensemble"},
+        **TINY,
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["loc"][-2:] == ["self_training", "teacher"]
+    assert job_client.get(f"/api/v1/projects/{project_id}/rounds", headers=headers[Role.lead]).json() == []
 
 
 def test_self_training_steps_over_the_profile_cap_are_refused(

@@ -244,3 +244,77 @@ def test_photometric_perturbation_keeps_geometry_and_range() -> None:
     # A blur far from the edge leaves the grey as it is; next to it, it mixes the two sides.
     assert torch.allclose(blurred[:, :, :, 0], torch.tensor(100.0), atol=1e-3) and float(blurred[0, 0, 0, 7]) > 101
     assert torch.equal(photometric(flat, rng, p_jitter=0.0, p_blur=0.0), flat)
+
+
+@pytest.mark.ml
+def test_a_supervised_teacher_teaches_the_student_while_the_method_model_ranks(tmp_path: Path) -> None:
+    # ST++'s teacher: a model trained on the human labels alone pseudo-labels the pool; the method's model still
+    # ranks it and stays what the next round warm-starts from. A last round (no ranking) does not train the
+    # method's model at all.
+    import torch
+
+    from ml import checkpoint
+    from ml.al_round import RoundSettings, SelfTrainingSettings, evaluate, run_round, score
+    from ml.data import SubsetSource, open_dataset
+    from ml.synthetic import write_synthetic_dataset
+
+    torch.set_num_threads(1)
+    write_synthetic_dataset(tmp_path / "data", count=12, size=64, seed=5, val_fraction=0.25)
+    pool, val = open_dataset(tmp_path / "data", "pool"), open_dataset(tmp_path / "data", "val")
+    source, unlabeled = SubsetSource(pool, pool.ids[:3]), pool.ids[3:]
+
+    def settings(teacher: str) -> RoundSettings:
+        return RoundSettings(
+            method="cps-mars",
+            strategy="entropy",
+            steps=2,
+            crop_size=64,
+            device="cpu",
+            score_size=None,
+            self_training=SelfTrainingSettings(threshold=0.0, steps=2, crop_size=64, teacher=teacher),
+        )
+
+    ranked = run_round(
+        settings("supervised"),
+        labeled=source,
+        pool=pool,
+        unlabeled=unlabeled,
+        val=val,
+        num_classes=9,
+        workdir=tmp_path / "round",
+    )
+    assert ranked.method_checkpoint is not None and ranked.teacher_checkpoint is not None
+    assert len({ranked.checkpoint, ranked.method_checkpoint, ranked.teacher_checkpoint}) == 3
+    assert ranked.warm_start_source == ranked.method_checkpoint
+    assert checkpoint.load(ranked.method_checkpoint)["config"]["method"] == "cps-mars"
+    assert checkpoint.load(ranked.teacher_checkpoint)["config"]["method"] == "supervised"
+    assert ranked.scores == score(settings("supervised"), ranked.method_checkpoint, pool, unlabeled, source, 9)[0]
+    assert ranked.pseudo_info is not None and ranked.pseudo_info["teacher"] == "supervised"
+    assert ranked.pseudo_info["teacher_miou"] == evaluate(ranked.teacher_checkpoint, val, device="cpu")["miou"]
+    assert {"train", "teacher", "student"} <= set(ranked.seconds)
+    assert ranked.train_seconds == sum(ranked.seconds[k] for k in ("train", "teacher", "student"))
+
+    last = run_round(
+        settings("supervised"),
+        labeled=source,
+        pool=pool,
+        unlabeled=unlabeled,
+        val=val,
+        num_classes=9,
+        workdir=tmp_path / "last",
+        rank=False,
+    )
+    assert last.method_checkpoint is None and last.seconds["train"] == 0.0 and last.scores == {}
+    assert not (tmp_path / "last" / "train.pt").exists()
+    assert last.train_config.method == "supervised" and last.model_config.method == "self-training"
+
+    with pytest.raises(ValueError, match="unknown self-training teacher 'ensemble'"):
+        run_round(
+            settings("ensemble"),
+            labeled=source,
+            pool=pool,
+            unlabeled=unlabeled,
+            val=val,
+            num_classes=9,
+            workdir=tmp_path / "bad",
+        )

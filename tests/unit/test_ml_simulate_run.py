@@ -251,6 +251,8 @@ def test_cli_plot_and_evaluate_write_files(
         (["--st-generations", "0"], "must be at least 1"),
         (["--st-generations", "two"], "expected a whole number"),
         (["--st-options", "[1]"], "expected a JSON object"),
+        (["--st-teacher", "ensemble"], "invalid choice: 'ensemble'"),
+        (["--initial-ids", "/nonexistent/ids.txt"], "cannot read the id file"),
     ],
 )
 def test_cli_refuses_bad_self_training_arguments(
@@ -262,3 +264,58 @@ def test_cli_refuses_bad_self_training_arguments(
         main(["simulate", "--data", str(tmp_path), "--out", str(tmp_path / "out"), "--self-training", *args])
     assert exited.value.code == 2
     assert named in capsys.readouterr().err
+
+
+def test_cli_refuses_an_empty_id_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ml.cli import main
+
+    (tmp_path / "ids.txt").write_text("\n  \n")
+    with pytest.raises(SystemExit) as exited:
+        main(
+            [
+                "simulate",
+                "--data",
+                str(tmp_path),
+                "--out",
+                str(tmp_path / "out"),
+                "--initial-ids",
+                str(tmp_path / "ids.txt"),
+            ]
+        )
+    assert exited.value.code == 2
+    assert "names no image" in capsys.readouterr().err
+
+
+def test_a_given_first_set_and_a_supervised_teacher(
+    dataset: Path, ueq_run: tuple[Path, Path, list[dict]], tmp_path: Path
+) -> None:
+    # A run can start from given ids (another run's final labels): the benchmark pairs a change of the final model
+    # on the very labels the pipeline chose. Its last round taught by a supervised teacher trains no CPS model.
+    from ml.data import open_dataset
+    from ml.simulate import run_simulation
+
+    _, cache, _ = ueq_run
+    pool_ids = open_dataset(dataset, "pool").ids
+    given = [pool_ids[9], pool_ids[2], pool_ids[5], pool_ids[12]]
+    records = run_simulation(
+        _config(
+            dataset,
+            tmp_path / "given",
+            "ueq",
+            cache,
+            initial_ids=given,
+            self_training=True,
+            self_training_steps=2,
+            self_training_teacher="supervised",
+        )
+    )
+    assert records[0]["labeled_ids"] == sorted(given)
+    last = records[-1]
+    assert last["labeled_count"] == 7 and set(given) < set(last["labeled_ids"])
+    assert last["pseudo_labels"]["teacher"] == "supervised" and last["seconds"]["train"] == 0.0
+    assert last["train_config"]["method"] == "supervised" and last["config"]["initial_ids"] == given
+    assert not (Path(last["checkpoint"]).parent / "train.pt").exists()
+    assert last["train_seconds"] == last["seconds"]["teacher"] + last["seconds"]["student"]
+
+    with pytest.raises(ValueError, match="initial_ids not in the pool: nope"):
+        run_simulation(_config(dataset, tmp_path / "unknown", "ueq", cache, initial_ids=["nope", pool_ids[0]]))

@@ -44,7 +44,10 @@ def round_settings(params: dict[str, Any], index: int) -> RoundSettings:
         encoder=params.get("encoder"),
         score_batch_size=int(params.get("score_batch_size", 8)),
         self_training=SelfTrainingSettings(
-            threshold=float(st.get("threshold", 0.9)), class_keep=st.get("class_keep"), steps=st.get("steps")
+            threshold=float(st.get("threshold", 0.9)),
+            class_keep=st.get("class_keep"),
+            steps=st.get("steps"),
+            teacher=st.get("teacher", "round"),
         )
         if st
         else None,
@@ -118,7 +121,7 @@ def run_round(ctx: JobContext) -> dict[str, Any]:
         "per_class_iou": {str(k): v for k, v in per_class.items()},
         "per_class_iou_by_name": {names.get(k, str(k)): v for k, v in per_class.items()},
         "validation": {"source": split.val_source, "images": len(split.val), "image_ids": split.val},
-        "train_seconds": result.seconds["train"] + result.seconds.get("student", 0.0),
+        "train_seconds": result.train_seconds,
         "seconds": result.seconds,
         "score": result.score_info,
         "pseudo_labels": result.pseudo_info,
