@@ -359,6 +359,9 @@ COMPARISONS = (
     ("st-ueq-4r-kcenter", "st-ueq-4r"),
     ("st-ueq-4r-kcenter", "sup-3pct-kcenter"),
     ("sup-3pct-kcenter", "sup-3pct"),
+    ("st-ueq-4r-kcenter-supteacher", "st-ueq-4r-kcenter"),  # the teacher alone: same 63 labels
+    ("st-ueq-4r-kcenter-supteacher", "sup-3pct"),
+    ("st-ueq-4r-kcenter-supteacher", "sup-3pct-kcenter"),
     ("st-ueq-4r", "st-ueq-warm128"),
     ("st-ueq-warm128", "st-ueq"),
     ("st-ueq-long", "st-ueq"),
@@ -432,12 +435,16 @@ def aims(final_miou: dict[str, dict[int, float]]) -> list[str]:
 
 def _run_minutes(root: Path, name: str, seeds: list[str]) -> list[float]:
     """Minutes of each seed's run: every round's training, scoring, pseudo-labelling and evaluation (a shared
-    round 0 counted in each run that uses it: it is part of what one seed costs)."""
+    round 0 counted in each run that uses it: it is part of what one seed costs). A run that starts from another's
+    final labels (`labels_of`) also counts that run's rounds before its last: together they are one pipeline."""
     from ml.simulate import read_rounds
 
+    labels_of = CONFIGS[name].sim.get("labels_of") if name in CONFIGS else None
     out = []
     for seed in seeds:
         rounds = read_rounds(root / f"{name}-seed{seed}")
+        if labels_of is not None:
+            rounds = read_rounds(root / f"{labels_of}-seed{seed}")[:-1] + rounds
         out.append(
             sum(
                 (r.get("train_seconds") or 0)
