@@ -232,6 +232,16 @@ CONFIGS: dict[str, BenchConfig] = {
         seeds=SEEDS5,
         sim={"self_training": True, "labels_of": "st-ueq-4r-kcenter"},
     ),
+    # ... and its ueq − random control: the same final model on the random-query run's labels.
+    "st-random-4r-kcenter-supteacher": BenchConfig(
+        "supervised",
+        "random",
+        "3%",
+        "3%",
+        0,
+        seeds=SEEDS5,
+        sim={"self_training": True, "labels_of": "st-random-4r-kcenter"},
+    ),
 }
 
 
@@ -360,6 +370,8 @@ COMPARISONS = (
     ("st-ueq-4r-kcenter", "sup-3pct-kcenter"),
     ("sup-3pct-kcenter", "sup-3pct"),
     ("st-ueq-4r-kcenter-supteacher", "st-ueq-4r-kcenter"),  # the teacher alone: same 63 labels
+    ("st-random-4r-kcenter-supteacher", "st-random-4r-kcenter"),
+    ("st-ueq-4r-kcenter-supteacher", "st-random-4r-kcenter-supteacher"),
     ("st-ueq-4r-kcenter-supteacher", "sup-3pct"),
     ("st-ueq-4r-kcenter-supteacher", "sup-3pct-kcenter"),
     ("st-ueq-4r", "st-ueq-warm128"),
