@@ -223,7 +223,19 @@ CONFIGS: dict[str, BenchConfig] = {
     # where sup-3pct-kcenter reaches 0.62-0.65). It starts from the pipeline's own final 63 labels (`labels_of`): the
     # rounds before the final model do not depend on it, so this is the pipeline with that one change, paired on
     # identical labels, without retraining its rounds.
+    # Its teacher is trained with the student's loss (ENet-weighted CE + Dice: ml.al_round.SUPERVISED_TEACHER_OPTIONS);
+    # `-ce` is the first try, with the supervised baseline's plain CE.
     "st-ueq-4r-kcenter-supteacher": BenchConfig(
+        "supervised",
+        "random",
+        "3%",
+        "3%",
+        0,
+        seeds=SEEDS5,
+        extra={"sup_loss": "wce+dice"},
+        sim={"self_training": True, "labels_of": "st-ueq-4r-kcenter"},
+    ),
+    "st-ueq-4r-kcenter-supteacher-ce": BenchConfig(
         "supervised",
         "random",
         "3%",
@@ -240,6 +252,7 @@ CONFIGS: dict[str, BenchConfig] = {
         "3%",
         0,
         seeds=SEEDS5,
+        extra={"sup_loss": "wce+dice"},
         sim={"self_training": True, "labels_of": "st-random-4r-kcenter"},
     ),
 }
@@ -371,6 +384,8 @@ COMPARISONS = (
     ("sup-3pct-kcenter", "sup-3pct"),
     ("st-ueq-4r-kcenter-supteacher", "st-ueq-4r-kcenter"),  # the teacher alone: same 63 labels
     ("st-random-4r-kcenter-supteacher", "st-random-4r-kcenter"),
+    ("st-ueq-4r-kcenter-supteacher-ce", "st-ueq-4r-kcenter"),
+    ("st-ueq-4r-kcenter-supteacher", "st-ueq-4r-kcenter-supteacher-ce"),
     ("st-ueq-4r-kcenter-supteacher", "st-random-4r-kcenter-supteacher"),
     ("st-ueq-4r-kcenter-supteacher", "sup-3pct"),
     ("st-ueq-4r-kcenter-supteacher", "sup-3pct-kcenter"),

@@ -112,6 +112,10 @@ class RoundResult:
 
 
 TEACHERS = ("round", "supervised")
+# The supervised teacher's loss is the student's and CPS-Mars's (ENet-weighted CE + Dice), not the supervised
+# baseline's plain CE: with CE the teacher scored rock 0.03 where the round's CPS model had 0.18, and its student
+# lost the rock (bench NOTES, fifteenth pass).
+SUPERVISED_TEACHER_OPTIONS: dict[str, Any] = {"sup_loss": "wce+dice"}
 
 
 def round_seed(seed: int, round_index: int, salt: int = 0) -> int:
@@ -431,6 +435,7 @@ def run_round(
             crop_size=settings.crop_size,
             device=settings.device,
             encoder=settings.encoder,
+            options=SUPERVISED_TEACHER_OPTIONS,
         )
         key = hashlib.sha256(json.dumps(asdict(teacher_config), default=str).encode()).hexdigest()[:10]
         teacher, seconds["teacher"], trainer_metrics["teacher"] = _train(

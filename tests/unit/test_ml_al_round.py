@@ -287,7 +287,8 @@ def test_a_supervised_teacher_teaches_the_student_while_the_method_model_ranks(t
     assert len({ranked.checkpoint, ranked.method_checkpoint, ranked.teacher_checkpoint}) == 3
     assert ranked.warm_start_source == ranked.method_checkpoint
     assert checkpoint.load(ranked.method_checkpoint)["config"]["method"] == "cps-mars"
-    assert checkpoint.load(ranked.teacher_checkpoint)["config"]["method"] == "supervised"
+    teacher_config = checkpoint.load(ranked.teacher_checkpoint)["config"]
+    assert teacher_config["method"] == "supervised" and teacher_config["options"]["sup_loss"] == "wce+dice"
     assert ranked.scores == score(settings("supervised"), ranked.method_checkpoint, pool, unlabeled, source, 9)[0]
     assert ranked.pseudo_info is not None and ranked.pseudo_info["teacher"] == "supervised"
     assert ranked.pseudo_info["teacher_miou"] == evaluate(ranked.teacher_checkpoint, val, device="cpu")["miou"]
