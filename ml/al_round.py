@@ -406,7 +406,7 @@ def run_round(
     seconds: dict[str, float] = {}
     if st is not None and st.teacher not in TEACHERS:
         raise ValueError(f"unknown self-training teacher {st.teacher!r}; known: {', '.join(TEACHERS)}")
-    # A supervised method's model is a supervised teacher already.
+    # A supervised method's model teaches as it is (trained with its own loss).
     supervised_teacher = st is not None and st.teacher == "supervised" and settings.method != "supervised"
     config = train_config(settings, num_classes, warm=init_from is not None)
     low = 0.0

@@ -60,6 +60,7 @@ def _set_threads(threads: int | None) -> None:
 
 def add_ml_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register `simulate`, `evaluate`, `plot` and `simulate-annotator` with their handlers (args.handler)."""
+    from ml.al_round import TEACHERS
     from ml.selection import STRATEGIES
 
     sim = subparsers.add_parser(
@@ -123,7 +124,7 @@ def add_ml_commands(subparsers: argparse._SubParsersAction) -> None:
     sim.add_argument(
         "--st-teacher",
         default="round",
-        choices=["round", "supervised"],
+        choices=TEACHERS,
         help="who pseudo-labels the pool: the round's model, or a supervised model of the human labels (ST++)",
     )
     sim.add_argument(
