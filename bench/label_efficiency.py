@@ -100,6 +100,21 @@ class BenchConfig:
     sim: dict[str, Any] = field(default_factory=dict)  # other SimulationConfig fields
 
 
+def _self_trained_on(run: str, **train_options: Any) -> BenchConfig:
+    """A supervised model of `run`'s final labels teaching a self-trained student: `run`'s final model with a
+    supervised teacher (the rounds before it do not depend on it)."""
+    return BenchConfig(
+        "supervised",
+        "random",
+        "3%",
+        "3%",
+        0,
+        seeds=SEEDS5,
+        extra=train_options,
+        sim={"self_training": True, "labels_of": run},
+    )
+
+
 CONFIGS: dict[str, BenchConfig] = {
     "full-supervised": BenchConfig("supervised", "random", "100%", "100%", 0, seeds=(0,), steps=1312, crop=256),
     "sup-3pct": BenchConfig("supervised", "random", "3%", "3%", 0, seeds=SEEDS5),
@@ -225,36 +240,10 @@ CONFIGS: dict[str, BenchConfig] = {
     # identical labels, without retraining its rounds.
     # Its teacher is trained with the student's loss (ENet-weighted CE + Dice: ml.al_round.SUPERVISED_TEACHER_OPTIONS);
     # `-ce` is the first try, with the supervised baseline's plain CE.
-    "st-ueq-4r-kcenter-supteacher": BenchConfig(
-        "supervised",
-        "random",
-        "3%",
-        "3%",
-        0,
-        seeds=SEEDS5,
-        extra={"sup_loss": "wce+dice"},
-        sim={"self_training": True, "labels_of": "st-ueq-4r-kcenter"},
-    ),
-    "st-ueq-4r-kcenter-supteacher-ce": BenchConfig(
-        "supervised",
-        "random",
-        "3%",
-        "3%",
-        0,
-        seeds=SEEDS5,
-        sim={"self_training": True, "labels_of": "st-ueq-4r-kcenter"},
-    ),
+    "st-ueq-4r-kcenter-supteacher": _self_trained_on("st-ueq-4r-kcenter", sup_loss="wce+dice"),
+    "st-ueq-4r-kcenter-supteacher-ce": _self_trained_on("st-ueq-4r-kcenter"),
     # ... and its ueq − random control: the same final model on the random-query run's labels.
-    "st-random-4r-kcenter-supteacher": BenchConfig(
-        "supervised",
-        "random",
-        "3%",
-        "3%",
-        0,
-        seeds=SEEDS5,
-        extra={"sup_loss": "wce+dice"},
-        sim={"self_training": True, "labels_of": "st-random-4r-kcenter"},
-    ),
+    "st-random-4r-kcenter-supteacher": _self_trained_on("st-random-4r-kcenter", sup_loss="wce+dice"),
 }
 
 
