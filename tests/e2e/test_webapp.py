@@ -211,7 +211,12 @@ def test_dashboard_round_progress_curve_queue_and_export(
             }""",
             project_id,
         )
-        assert stored == {"threshold": 0.9, "class_keep": None, "steps": int(TINY_ROUND["steps"])}, stored
+        assert stored == {
+            "threshold": 0.9,
+            "class_keep": None,
+            "steps": int(TINY_ROUND["steps"]),
+            "teacher": "round",
+        }, stored
         page.hover("#curve-svg circle.point")
         tooltip = page.locator("#curve .tooltip")
         assert tooltip.get_attribute("visibility") == "visible"
