@@ -84,7 +84,8 @@ class SelfTrainingRequest(RequestModel):
     teacher: Literal["round", "supervised"] = Field(
         "round",
         description="who pseudo-labels the pool: `round` (the round's trained model) or `supervised` (a model "
-        "trained on the human labels alone with the profile's supervised schedule, as ST++ does)",
+        "trained on the human labels alone with the profile's supervised schedule and the student's loss, as "
+        "ST++ does)",
     )
 
 
