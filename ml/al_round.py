@@ -154,6 +154,27 @@ def student_config(settings: RoundSettings, num_classes: int) -> TrainConfig:
     )
 
 
+def supervised_teacher_config(settings: RoundSettings, num_classes: int) -> TrainConfig:
+    """The supervised teacher's TrainConfig: the profile's supervised schedule (the round's explicit steps and crop
+    winning) with the student's loss."""
+    return profile_train_config(
+        "supervised",
+        settings.profile,
+        num_classes,
+        seed=settings.seed,
+        steps=settings.steps,
+        crop_size=settings.crop_size,
+        device=settings.device,
+        encoder=settings.encoder,
+        options=SUPERVISED_TEACHER_OPTIONS,
+    )
+
+
+def _file_key(parts: Any) -> str:
+    """A short stable name part for a file whose content depends on `parts` (a shared workdir holds several)."""
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:10]
+
+
 def _span(progress: ProgressFn, low: float, high: float, phase: str) -> ProgressFn:
     def report(fraction: float, message: str) -> None:
         progress(low + (high - low) * fraction, f"{phase}: {message}")
@@ -350,7 +371,7 @@ def _self_train(
             key_parts.append({"teacher": st.teacher})
         if generation > 1:
             key_parts.append({"generation": generation})
-        key = hashlib.sha256(json.dumps(key_parts, default=str).encode()).hexdigest()[:10]
+        key = _file_key(key_parts)
         source, spent, metrics = _train(
             student,
             labeled,
@@ -426,18 +447,8 @@ def run_round(
     model = method_model
     teacher: Path | None = None
     if supervised_teacher:
-        teacher_config = profile_train_config(
-            "supervised",
-            settings.profile,
-            num_classes,
-            seed=settings.seed,
-            steps=settings.steps,
-            crop_size=settings.crop_size,
-            device=settings.device,
-            encoder=settings.encoder,
-            options=SUPERVISED_TEACHER_OPTIONS,
-        )
-        key = hashlib.sha256(json.dumps(asdict(teacher_config), default=str).encode()).hexdigest()[:10]
+        teacher_config = supervised_teacher_config(settings, num_classes)
+        key = _file_key(asdict(teacher_config))
         teacher, seconds["teacher"], trainer_metrics["teacher"] = _train(
             teacher_config,
             labeled,
