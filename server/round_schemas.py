@@ -176,7 +176,11 @@ class ModelVersionPublic(BaseModel):
     round_id: int | None
     method: str
     config: dict[str, Any]
-    metrics: dict[str, Any] = Field(description="miou, per_class_iou, validation (its source and size), timings")
+    metrics: dict[str, Any] = Field(
+        description="miou, per_class_iou, validation (its source and size), timings; a self-trained round adds "
+        "pseudo_labels (its teacher and figures) and method_model (the method's own model, which the next round "
+        "of that method warm-starts from)"
+    )
     labeled_count: int
     artifact_sha256: str
     created_at: UTCDateTime

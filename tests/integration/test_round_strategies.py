@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ml import checkpoint
+from ml.sam.models import sha256_of
 from server.db import get_sessionmaker
 from server.models import ModelVersion, Role, Score
 from server.settings import Settings
@@ -90,8 +91,23 @@ def test_warm_start_then_self_training(
     assert (plan["model_version_id"], plan["self_trained"]) == (model.id, True)
     assert plan["teacher_miou"] == model.metrics["pseudo_labels"]["teacher_miou"]
     assert plan["val_miou"] == model.metrics["miou"]
-    # The training folder (teacher, pseudo-labels, student) is gone once the model version is stored.
+    # The training folder (teacher, pseudo-labels, student) is gone once the model version is stored, and the
+    # round's own cps-mars model is kept beside the student.
     assert not (job_settings.artifacts_dir / "training" / f"job-{second.json()['job_id']}").exists()
+    method_model = model.metrics["method_model"]
+    assert (method_model["method"], method_model["encoder"]) == ("cps-mars", model.config["encoder"])
+    assert sha256_of(Path(method_model["artifact_path"])) == method_model["artifact_sha256"]
+    assert method_model["artifact_path"] not in (first_artifact, model.artifact_path)
+    assert checkpoint.load(Path(method_model["artifact_path"]))["finished"] is True
+
+    # The next cps-mars round starts from the self-trained round's cps-mars model, not from its student nor from
+    # the older first round's model: what the simulator does (RoundResult.warm_start_source).
+    after = _start(job_client, lead, project_id, method="cps-mars", strategy="ueq", budget=2, **TINY).json()
+    _wait_round(job_settings, after["job_id"], celery_worker)
+    with factory() as check:
+        model = check.scalars(select(ModelVersion).where(ModelVersion.round_id == after["id"])).one()
+        assert model.metrics["warm_start_from"] == method_model["artifact_path"]
+        assert "method_model" not in model.metrics
 
     # A cold start is asked for explicitly.
     third = _start(job_client, lead, project_id, method="cps-mars", strategy="ueq", budget=2, warm_start=False, **TINY)

@@ -54,21 +54,32 @@ def round_settings(params: dict[str, Any], index: int) -> RoundSettings:
     )
 
 
+def _trained_models(version: ModelVersion) -> list[tuple[str, str | None, str]]:
+    """(method, encoder, artifact path) of each model a round stored: its model version and, for a self-trained
+    round, the method's own model that ranked the pool (`metrics.method_model`)."""
+    models = [(version.method, version.config.get("encoder"), version.artifact_path)]
+    method_model = (version.metrics or {}).get("method_model")
+    if method_model:
+        models.append((method_model["method"], method_model.get("encoder"), method_model["artifact_path"]))
+    return models
+
+
 def _warm_start_from(url: str, project_id: int, settings: RoundSettings, params: dict[str, Any]) -> Path | None:
-    """The project's latest model of the same method (and encoder), when the round warm-starts."""
+    """The project's latest model of the same method (and encoder), when the round warm-starts. A self-trained
+    round's student is never one: the next round starts from that round's method model, as in the simulator
+    (`RoundResult.warm_start_source`)."""
     warm = params.get("warm_start")
     if not (WARM_START_DEFAULT[settings.profile] if warm is None else warm):
         return None
     with session_scope(url) as session:
         versions = session.scalars(
-            select(ModelVersion)
-            .where(ModelVersion.project_id == project_id, ModelVersion.method == settings.method)
-            .order_by(ModelVersion.id.desc())
+            select(ModelVersion).where(ModelVersion.project_id == project_id).order_by(ModelVersion.id.desc())
         ).all()
         for version in versions:
-            same_encoder = version.config.get("encoder") == (settings.encoder or version.config.get("encoder"))
-            if same_encoder and Path(version.artifact_path).is_file():
-                return Path(version.artifact_path)
+            for method, encoder, path in _trained_models(version):
+                same_encoder = settings.encoder is None or encoder == settings.encoder
+                if method == settings.method and same_encoder and Path(path).is_file():
+                    return Path(path)
     return None
 
 
@@ -134,6 +145,18 @@ def run_round(ctx: JobContext) -> dict[str, Any]:
     models_dir.mkdir(parents=True, exist_ok=True)
     digest = sha256_of(checkpoint)
     artifact = models_dir / f"round-{index}-{digest[:12]}.pt"
+    # A self-trained round keeps its method's model too: the next round of that method warm-starts from it.
+    method_model = result.method_checkpoint if result.method_checkpoint != checkpoint else None
+    method_artifact: Path | None = None
+    if method_model is not None:
+        method_digest = sha256_of(method_model)
+        method_artifact = models_dir / f"round-{index}-{result.train_config.method}-{method_digest[:12]}.pt"
+        metrics["method_model"] = {
+            "method": result.train_config.method,
+            "encoder": result.train_config.encoder,
+            "artifact_path": str(method_artifact.resolve()),
+            "artifact_sha256": method_digest,
+        }
     started = time.perf_counter()
     with session_scope(url) as session:
         version = ModelVersion(
@@ -159,6 +182,8 @@ def run_round(ctx: JobContext) -> dict[str, Any]:
         session.flush()
         # Moved in before the commit: a failed commit leaves an unreferenced file, never a row without one.
         os.replace(checkpoint, artifact)
+        if method_model is not None and method_artifact is not None:
+            os.replace(method_model, method_artifact)
         model_version_id = version.id
     shutil.rmtree(workdir, ignore_errors=True)
     store_seconds = time.perf_counter() - started
