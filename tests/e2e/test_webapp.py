@@ -173,6 +173,7 @@ def test_dashboard_round_progress_curve_queue_and_export(
         page.click("#round-form summary")
         page.fill("#round-steps", TINY_ROUND["steps"])
         page.fill("#round-crop", TINY_ROUND["crop"])
+        page.select_option("#round-st-teacher", "supervised")
         assert page.is_checked("#round-self-training")  # pre-selected: the model is self-trained, its student tiny
         page.click("#start-round")
         page.wait_for_selector("text=Round 1 started")
@@ -215,7 +216,7 @@ def test_dashboard_round_progress_curve_queue_and_export(
             "threshold": 0.9,
             "class_keep": None,
             "steps": int(TINY_ROUND["steps"]),
-            "teacher": "round",
+            "teacher": "supervised",
         }, stored
         page.hover("#curve-svg circle.point")
         tooltip = page.locator("#curve .tooltip")
