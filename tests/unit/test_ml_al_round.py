@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -16,6 +17,28 @@ from ml.pseudo import PseudoLabelSource, class_thresholds, pseudo_label
 REPO = Path(__file__).resolve().parents[2]
 # What only ml.al_round (and what it calls) may use: training, scoring, evaluating, ranking.
 LOOP_NAMES = {"train", "score_pool_detailed", "score_pool", "evaluate_predictor", "select_top", "Trainer"}
+
+
+class RoundData(NamedTuple):
+    pool: Any  # ml.data sources (imported lazily: torch is only needed by the `ml` tests)
+    val: Any
+    labeled: Any  # the pool's first three images, with their labels
+    unlabeled: list[str]
+
+
+@pytest.fixture
+def round_data(tmp_path: Path) -> RoundData:
+    """A tiny synthetic dataset for whole rounds (real training, one thread): 3 labelled pool images, the rest
+    unlabelled, and a val split."""
+    import torch
+
+    from ml.data import SubsetSource, open_dataset
+    from ml.synthetic import write_synthetic_dataset
+
+    torch.set_num_threads(1)
+    write_synthetic_dataset(tmp_path / "data", count=12, size=64, seed=5, val_fraction=0.25)
+    pool, val = open_dataset(tmp_path / "data", "pool"), open_dataset(tmp_path / "data", "val")
+    return RoundData(pool, val, SubsetSource(pool, pool.ids[:3]), list(pool.ids[3:]))
 
 
 def _imported_names(path: Path) -> tuple[set[str], set[str]]:
@@ -143,19 +166,14 @@ def test_a_spread_batch_is_ranked_first_and_the_rest_by_score() -> None:
 
 
 @pytest.mark.ml
-def test_a_self_trained_round_ranks_with_its_teacher_and_scores_both_on_val(tmp_path: Path) -> None:
+def test_a_self_trained_round_ranks_with_its_teacher_and_scores_both_on_val(
+    tmp_path: Path, round_data: RoundData
+) -> None:
     # The benchmarked pipeline ranks with the method's model and self-trains only the model that labels the rest;
     # the service's self-trained rounds rank the same way, so the student never chooses what to label.
-    import torch
-
     from ml.al_round import RoundSettings, SelfTrainingSettings, evaluate, run_round, score
-    from ml.data import SubsetSource, open_dataset
-    from ml.synthetic import write_synthetic_dataset
 
-    torch.set_num_threads(1)
-    write_synthetic_dataset(tmp_path / "data", count=12, size=64, seed=5, val_fraction=0.25)
-    pool, val = open_dataset(tmp_path / "data", "pool"), open_dataset(tmp_path / "data", "val")
-    labeled, unlabeled = pool.ids[:3], pool.ids[3:]
+    pool, val, source, unlabeled = round_data
     settings = RoundSettings(
         method="supervised",
         strategy="entropy",
@@ -165,7 +183,6 @@ def test_a_self_trained_round_ranks_with_its_teacher_and_scores_both_on_val(tmp_
         score_size=None,
         self_training=SelfTrainingSettings(threshold=0.0, steps=2, crop_size=64),
     )
-    source = SubsetSource(pool, labeled)
     result = run_round(
         settings, labeled=source, pool=pool, unlabeled=unlabeled, val=val, num_classes=9, workdir=tmp_path / "round"
     )
@@ -180,20 +197,15 @@ def test_a_self_trained_round_ranks_with_its_teacher_and_scores_both_on_val(tmp_
 
 
 @pytest.mark.ml
-def test_a_second_generation_learns_from_the_first_students_pseudo_labels(tmp_path: Path) -> None:
+def test_a_second_generation_learns_from_the_first_students_pseudo_labels(
+    tmp_path: Path, round_data: RoundData
+) -> None:
     # Noisy student: generation 2 is taught by generation 1's predictions, not the teacher's; generation 1 is the
     # very file a one-generation round makes, so the two share it in a round cache.
-    import torch
-
     from ml.al_round import RoundSettings, SelfTrainingSettings, evaluate, run_round
-    from ml.data import SubsetSource, open_dataset
     from ml.pseudo import read_prediction
-    from ml.synthetic import write_synthetic_dataset
 
-    torch.set_num_threads(1)
-    write_synthetic_dataset(tmp_path / "data", count=12, size=64, seed=5, val_fraction=0.25)
-    pool, val = open_dataset(tmp_path / "data", "pool"), open_dataset(tmp_path / "data", "val")
-    labeled, unlabeled = SubsetSource(pool, pool.ids[:3]), pool.ids[3:]
+    pool, val, labeled, unlabeled = round_data
 
     def settings(generations: int) -> RoundSettings:
         # The students' pool batches are photometrically perturbed too (ST++), through the real training loop.
@@ -247,21 +259,16 @@ def test_photometric_perturbation_keeps_geometry_and_range() -> None:
 
 
 @pytest.mark.ml
-def test_a_supervised_teacher_teaches_the_student_while_the_method_model_ranks(tmp_path: Path) -> None:
+def test_a_supervised_teacher_teaches_the_student_while_the_method_model_ranks(
+    tmp_path: Path, round_data: RoundData
+) -> None:
     # ST++'s teacher: a model trained on the human labels alone pseudo-labels the pool; the method's model still
     # ranks it and stays what the next round warm-starts from. A last round (no ranking) does not train the
     # method's model at all.
-    import torch
-
     from ml import checkpoint
     from ml.al_round import RoundSettings, SelfTrainingSettings, evaluate, run_round, score
-    from ml.data import SubsetSource, open_dataset
-    from ml.synthetic import write_synthetic_dataset
 
-    torch.set_num_threads(1)
-    write_synthetic_dataset(tmp_path / "data", count=12, size=64, seed=5, val_fraction=0.25)
-    pool, val = open_dataset(tmp_path / "data", "pool"), open_dataset(tmp_path / "data", "val")
-    source, unlabeled = SubsetSource(pool, pool.ids[:3]), pool.ids[3:]
+    pool, val, source, unlabeled = round_data
 
     def settings(teacher: str) -> RoundSettings:
         return RoundSettings(
