@@ -115,6 +115,17 @@ def _self_trained_on(run: str, **train_options: Any) -> BenchConfig:
     )
 
 
+def shown_as(bench: BenchConfig) -> tuple[str, str]:
+    """(method, strategy) as the summary names them. A run on another run's final labels (`labels_of`) shows the
+    method and strategy that chose those labels, and its own final model after the arrow."""
+    source = bench.sim.get("labels_of")
+    if source is None:
+        return bench.method, bench.strategy
+    chosen_by = CONFIGS[source]
+    final = "self-training, supervised teacher" if bench.sim.get("self_training") else bench.method
+    return f"{chosen_by.method} → {final}", chosen_by.strategy
+
+
 CONFIGS: dict[str, BenchConfig] = {
     "full-supervised": BenchConfig("supervised", "random", "100%", "100%", 0, seeds=(0,), steps=1312, crop=256),
     "sup-3pct": BenchConfig("supervised", "random", "3%", "3%", 0, seeds=SEEDS5),
@@ -570,8 +581,8 @@ def summary(smoke: bool, results_root: Path = RESULTS) -> str:
                 entry = table.setdefault(
                     name,
                     {
-                        "method": bench.method,
-                        "strategy": bench.strategy,
+                        "method": shown_as(bench)[0],
+                        "strategy": shown_as(bench)[1],
                         "labeled_count": rounds[-1]["labeled_count"],
                         "final_miou": {},
                         "final_per_class_iou": {},
@@ -605,7 +616,7 @@ def summary(smoke: bool, results_root: Path = RESULTS) -> str:
             if rounds:
                 run_dirs.append(folder)
         if not finals:
-            lines.append(f"| {name} | {bench.method} | {bench.strategy} | — | 0 | not run | | | | | | |")
+            lines.append(f"| {name} | {' | '.join(shown_as(bench))} | — | 0 | not run | | | | | | |")
             continue
         data = Path(finals[0]["config"]["data"]) if smoke else DATA
         if (data / "labels").is_dir():
@@ -622,7 +633,7 @@ def summary(smoke: bool, results_root: Path = RESULTS) -> str:
             for c in (2, 3, 4, 5)
         ]
         lines.append(
-            f"| {name} | {bench.method} | {bench.strategy} | {finals[0]['labeled_count']} | {len(finals)} | "
+            f"| {name} | {' | '.join(shown_as(bench))} | {finals[0]['labeled_count']} | {len(finals)} | "
             f"{_fmt([f['miou'] for f in finals])} | {_fmt([f.get('miou_without_rock') for f in finals])} | "
             + " | ".join(per_class)
             + f" | {_fmt(minutes)} |"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bench import label_efficiency as le
 from bench.label_efficiency import BEST, BEST_RANDOM, aims
 
 
@@ -69,3 +70,14 @@ def test_final_models_on_one_teacher_are_compared_with_its_plain_student() -> No
     # st-ueq's rerun on a retrained teacher is that teacher's plain student too.
     rerun = _on_one_teacher({(1, "d"): {TEACHER: 0.5, "st-ueq-rerun": 0.6, "st-ueq-iter, generation 1": 0.6}})
     assert "st-ueq-rerun 0.600; st-ueq-iter, generation 1 0.600 (+0.0)" in rerun
+
+
+def test_a_run_on_another_runs_labels_is_named_by_what_chose_them() -> None:
+    # The supervised-teacher runs start from the pipeline's final labels: cps-mars + ueq chose them, and only the
+    # final model differs; the summary must not call them supervised + random.
+    assert le.shown_as(le.CONFIGS["st-ueq-4r-kcenter-supteacher"]) == (
+        "cps-mars → self-training, supervised teacher",
+        "ueq",
+    )
+    assert le.shown_as(le.CONFIGS["st-random-4r-kcenter-supteacher"])[1] == "random"
+    assert le.shown_as(le.CONFIGS["sup-3pct"]) == ("supervised", "random")
