@@ -255,6 +255,21 @@ CONFIGS: dict[str, BenchConfig] = {
     "st-ueq-4r-kcenter-supteacher-ce": _self_trained_on("st-ueq-4r-kcenter"),
     # ... and its ueq − random control: the same final model on the random-query run's labels.
     "st-random-4r-kcenter-supteacher": _self_trained_on("st-random-4r-kcenter", sup_loss="wce+dice"),
+    # The whole pipeline again, its final model taught by both: the round's CPS model (better on rock) and a
+    # supervised model of the labels (better on soil, sand and bedrock), their probabilities averaged. Run end to
+    # end, not on the pipeline's committed labels: the last round's CPS model is a warm fine-tune of round 3's, and
+    # no run keeps that checkpoint. Its ranked rounds are the pipeline's; whether they reproduce its labels is
+    # recorded too.
+    "st-ueq-4r-kcenter-ensteacher": BenchConfig(
+        "cps-mars",
+        "ueq",
+        "1%",
+        "3%",
+        4,
+        seeds=SEEDS5,
+        candidates=None,
+        sim={"self_training": True, "start": "kcenter", "self_training_teacher": "ensemble"},
+    ),
 }
 
 
@@ -387,6 +402,9 @@ COMPARISONS = (
     ("st-ueq-4r-kcenter-supteacher-ce", "st-ueq-4r-kcenter"),
     ("st-ueq-4r-kcenter-supteacher", "st-ueq-4r-kcenter-supteacher-ce"),
     ("st-ueq-4r-kcenter-supteacher", "st-random-4r-kcenter-supteacher"),
+    ("st-ueq-4r-kcenter-ensteacher", "st-ueq-4r-kcenter"),
+    ("st-ueq-4r-kcenter-ensteacher", "st-ueq-4r-kcenter-supteacher"),
+    ("st-ueq-4r-kcenter-ensteacher", "sup-3pct"),
     ("st-ueq-4r-kcenter-supteacher", "sup-3pct"),
     ("st-ueq-4r-kcenter-supteacher", "sup-3pct-kcenter"),
     ("st-ueq-4r", "st-ueq-warm128"),

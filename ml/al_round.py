@@ -74,7 +74,7 @@ class RoundSettings:
 @dataclass
 class RoundResult:
     checkpoint: Path  # the round's model: the student when self-training, else the trained model
-    teacher_checkpoint: Path | None  # the model that taught the first student
+    teachers: tuple[Path, ...]  # the models that taught the first student (their probabilities averaged)
     train_config: TrainConfig  # the method's training run
     model_config: TrainConfig  # the run that made `checkpoint`: the student's when self-training
     trainer_metrics: dict[str, Any]
@@ -111,7 +111,10 @@ class RoundResult:
         return [i for i, _, _ in self.ranked()[:size]]
 
 
-TEACHERS = ("round", "supervised")
+# round: the round's own model; supervised: a model of the human labels alone (ST++); ensemble: both, their
+# probabilities averaged (each as one model): the supervised model is the better teacher on soil, sand and bedrock,
+# the CPS model on rock (bench NOTES, fifteenth pass).
+TEACHERS = ("round", "supervised", "ensemble")
 # The supervised teacher's loss is the student's and CPS-Mars's (ENet-weighted CE + Dice), not the supervised
 # baseline's plain CE: with CE the teacher scored rock 0.03 where the round's CPS model had 0.18, and its student
 # lost the rock (bench NOTES, fifteenth pass).
@@ -201,7 +204,7 @@ def _train(
 
 
 def evaluate(
-    checkpoint: Path,
+    checkpoint: Path | Sequence[Path],
     val: SampleSource,
     *,
     class_ids: Sequence[int] | None = None,
@@ -211,8 +214,8 @@ def evaluate(
     flip: bool = False,
     progress: ProgressFn = no_progress,
 ) -> dict[str, Any]:
-    """Dataset-level IoU of a checkpoint on a labelled source; `miou_without_rock` where a class is named rock.
-    `flip`: predictions averaged with the mirrored image's (ml.predict)."""
+    """Dataset-level IoU of a checkpoint (or of several, averaged) on a labelled source; `miou_without_rock` where a
+    class is named rock. `flip`: predictions averaged with the mirrored image's (ml.predict)."""
     from ml.metrics import evaluate_predictor, miou_from_confusion
     from ml.predict import load_predictor
 
@@ -295,7 +298,7 @@ def spread_first(settings: RoundSettings, pool: SampleSource, scores: Mapping[st
 
 def _pseudo_pool(
     settings: RoundSettings,
-    predictor_checkpoint: Path,
+    predictor_checkpoint: Path | Sequence[Path],
     labeled: SampleSource,
     pool: SampleSource,
     unlabeled: Sequence[str],
@@ -333,7 +336,7 @@ def _self_train(
     val: SampleSource | None,
     num_classes: int,
     workdir: Path,
-    teacher: Path,
+    teacher: Sequence[Path],
     seconds: dict[str, float],
     trainer_metrics: dict[str, Any],
     progress: ProgressFn,
@@ -347,7 +350,8 @@ def _self_train(
     share = 1.0 / generations
     # Each teacher's pool predictions are its own (a shared workdir may hold another teacher's).
     first_folder = "predictions" if st.teacher == "round" else f"predictions-{st.teacher}-teacher"
-    source, folder, info = teacher, workdir / first_folder, None
+    source: Path | Sequence[Path] = teacher
+    folder, info, last = workdir / first_folder, None, None
     history: list[dict[str, Any]] = []
     for generation in range(1, generations + 1):
         low = (generation - 1) * share
@@ -372,7 +376,7 @@ def _self_train(
         if generation > 1:
             key_parts.append({"generation": generation})
         key = _file_key(key_parts)
-        source, spent, metrics = _train(
+        last, spent, metrics = _train(
             student,
             labeled,
             pseudo_pool,
@@ -385,19 +389,19 @@ def _self_train(
         if generations > 1:
             record: dict[str, Any] = {
                 "generation": generation,
-                "checkpoint": source.name,
+                "checkpoint": last.name,
                 "class_thresholds": gen_info["class_thresholds"],
                 "kept_fraction_sample": gen_info["kept_fraction_sample"],
             }
             if generation < generations and val is not None and len(val.ids) > 0:
                 # Each student but the last on val too (the last is the round's model): what each generation adds.
-                record["miou"] = evaluate(source, val, class_ids=settings.class_ids, device=settings.device)["miou"]
+                record["miou"] = evaluate(last, val, class_ids=settings.class_ids, device=settings.device)["miou"]
             history.append(record)
-        folder = workdir / f"predictions-{key}"
-    assert info is not None
+        source, folder = last, workdir / f"predictions-{key}"
+    assert info is not None and last is not None
     if history:
         info["generations"] = history
-    return source, student, info
+    return last, student, info
 
 
 def run_round(
@@ -428,14 +432,16 @@ def run_round(
     if st is not None and st.teacher not in TEACHERS:
         raise ValueError(f"unknown self-training teacher {st.teacher!r}; known: {', '.join(TEACHERS)}")
     # A supervised method's model teaches as it is (trained with its own loss).
-    supervised_teacher = st is not None and st.teacher == "supervised" and settings.method != "supervised"
+    supervised_teacher = st is not None and st.teacher != "round" and settings.method != "supervised"
+    # Only a supervised teacher makes the method's model needless in a last round; an ensemble teaches with it.
+    only_supervised = supervised_teacher and st is not None and st.teacher == "supervised"
     config = train_config(settings, num_classes, warm=init_from is not None)
     low = 0.0
     method_model: Path | None = None
     trainer_metrics: dict[str, Any] = {}
     seconds["train"] = 0.0
-    # A last round (no ranking) whose student a supervised teacher teaches has no use for the method's model.
-    if rank or not supervised_teacher:
+    # A last round (no ranking) whose student a supervised teacher alone teaches has no use for the method's model.
+    if rank or not only_supervised:
         method_model, seconds["train"], trainer_metrics = _train(
             config,
             labeled,
@@ -445,11 +451,11 @@ def run_round(
             _span(progress, low, low + shares[0] / (2 if supervised_teacher else 1), "training"),
         )
     model = method_model
-    teacher: Path | None = None
+    supervised: Path | None = None
     if supervised_teacher:
         teacher_config = supervised_teacher_config(settings, num_classes)
         key = _file_key(asdict(teacher_config))
-        teacher, seconds["teacher"], trainer_metrics["teacher"] = _train(
+        supervised, seconds["teacher"], trainer_metrics["teacher"] = _train(
             teacher_config,
             labeled,
             None,
@@ -484,9 +490,16 @@ def run_round(
         seconds["score"] += time.perf_counter() - started
     low += shares[1]
     pseudo_info, final_config = None, config
+    teachers: tuple[Path, ...] = ()
     if st is not None:
-        teacher = teacher or method_model
-        assert teacher is not None
+        if supervised is None:  # the round's model teaches (a supervised method's model is a supervised teacher)
+            assert method_model is not None
+            teachers = (method_model,)
+        elif st.teacher == "supervised":
+            teachers = (supervised,)
+        else:
+            assert method_model is not None
+            teachers = (method_model, supervised)
         model, final_config, pseudo_info = _self_train(
             settings,
             labeled,
@@ -495,7 +508,7 @@ def run_round(
             val,
             num_classes,
             workdir,
-            teacher,
+            teachers,
             seconds,
             trainer_metrics,
             _span(progress, low, low + shares[2] + shares[3], "self-training"),
@@ -515,17 +528,24 @@ def run_round(
             progress=_span(progress, low, low + shares[4], "evaluating"),
         )
         seconds["evaluate"] = time.perf_counter() - started
-        if teacher is not None and pseudo_info is not None:
-            # The teacher on the same validation images: what self-training added, paired, in every run.
+        if teachers and pseudo_info is not None:
+            # The teacher on the same validation images: what self-training added, paired, in every run; an
+            # ensemble's members too, to know what each brought.
             started = time.perf_counter()
-            teacher_eval = evaluate(teacher, val, class_ids=settings.class_ids, device=settings.device)
+            teacher_eval = evaluate(teachers, val, class_ids=settings.class_ids, device=settings.device)
             pseudo_info["teacher_miou"] = teacher_eval["miou"]
             pseudo_info["teacher_per_class_iou"] = teacher_eval["per_class_iou"]
+            if len(teachers) > 1:
+                members = [(t, evaluate(t, val, class_ids=settings.class_ids, device=settings.device))
+                           for t in teachers]  # fmt: skip
+                pseudo_info["teacher_members"] = [
+                    {"checkpoint": t.name, "miou": e["miou"], "per_class_iou": e["per_class_iou"]} for t, e in members
+                ]
             seconds["evaluate_teacher"] = time.perf_counter() - started
     progress(1.0, "round done")
     return RoundResult(
         checkpoint=model,
-        teacher_checkpoint=teacher,
+        teachers=teachers,
         train_config=config,
         model_config=final_config,
         trainer_metrics=trainer_metrics,

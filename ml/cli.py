@@ -125,7 +125,8 @@ def add_ml_commands(subparsers: argparse._SubParsersAction) -> None:
         "--st-teacher",
         default="round",
         choices=TEACHERS,
-        help="who pseudo-labels the pool: the round's model, or a supervised model of the human labels (ST++)",
+        help="who pseudo-labels the pool: the round's model, a supervised model of the human labels (ST++), or "
+        "both averaged (ensemble)",
     )
     sim.add_argument(
         "--st-options", type=_json_dict, default={}, help='JSON for the student\'s options, e.g. {"photometric": true}'

@@ -3,7 +3,8 @@
 Images of any size go through whole: they are padded (bottom/right, with the network's mean colour)
 to a multiple of 16, the network's output stride, and the probabilities are cropped back. With `flip`, each
 network also sees the image mirrored left–right and its two probability maps are averaged (test-time
-augmentation: a rover scene mirrored is still a rover scene, as in training's random flips).
+augmentation: a rover scene mirrored is still a rover scene, as in training's random flips). Several checkpoints
+make one predictor (an ensemble teacher): each checkpoint weighs the same, whatever its number of branches.
 """
 
 from __future__ import annotations
@@ -32,10 +33,15 @@ class ModelPredictor:
         amp: bool = True,
         channels_last: bool | None = None,
         flip: bool = False,
+        weights: Sequence[float] | None = None,
     ) -> None:
         if not models:
             raise ValueError("a predictor needs at least one network")
+        if weights is not None and (len(weights) != len(models) or min(weights) < 0 or sum(weights) <= 0):
+            raise ValueError(f"{len(models)} networks need as many non-negative weights, got {list(weights)}")
         self.models = list(models)
+        # None: the plain mean over the networks (one checkpoint's branches)
+        self.weights = None if weights is None else np.asarray(weights, dtype=np.float32) / float(sum(weights))
         self.num_classes = num_classes
         self.device = device
         self.batch_size = batch_size
@@ -82,9 +88,15 @@ class ModelPredictor:
         batches = self._batches(images)
         return [np.concatenate([self._run(m, x, h, w) for x, h, w in batches]) for m in self.models]
 
+    def _combine(self, branches: Sequence[np.ndarray]) -> np.ndarray:
+        if len(branches) == 1:
+            return branches[0]
+        if self.weights is None:
+            return np.mean(branches, axis=0).astype(np.float32)
+        return np.tensordot(self.weights, np.stack(branches), axes=1).astype(np.float32)
+
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        branches = self.branch_probas(images)
-        return branches[0] if len(branches) == 1 else np.mean(branches, axis=0).astype(np.float32)
+        return self._combine(self.branch_probas(images))
 
     @torch.inference_mode()
     def predict_proba_mc(self, images: np.ndarray, passes: int) -> np.ndarray:
@@ -99,7 +111,7 @@ class ModelPredictor:
             runs = []
             for _ in range(passes):
                 per_branch = [np.concatenate([self._run(m, x, h, w) for x, h, w in batches]) for m in self.models]
-                runs.append(np.mean(per_branch, axis=0))
+                runs.append(self._combine(per_branch))
             return np.stack(runs).astype(np.float32)
         finally:
             for model in self.models:
@@ -112,18 +124,41 @@ def predict_labels(predictor: ModelPredictor, images: np.ndarray) -> np.ndarray:
 
 
 def load_predictor(
-    checkpoint: Path, device: str = "auto", batch_size: int = 8, *, flip: bool = False
+    checkpoint: Path | Sequence[Path], device: str = "auto", batch_size: int = 8, *, flip: bool = False
 ) -> ModelPredictor:
-    """A predictor from a training checkpoint (ml.ssl.train), using the networks its method predicts with."""
+    """A predictor from a training checkpoint (ml.ssl.train), using the networks its method predicts with; from
+    several checkpoints, their probabilities averaged with the same weight each."""
     from ml import checkpoint as checkpoints
 
-    state = checkpoints.load(Path(checkpoint))
-    config = state["config"]
+    paths = [Path(checkpoint)] if isinstance(checkpoint, str | Path) else [Path(c) for c in checkpoint]
+    if not paths:
+        raise ValueError("a predictor needs at least one checkpoint")
     target = resolve_device(device)
-    models = []
-    for name in state["predict_with"]:
-        net = build_model(config["encoder"], config["num_classes"], bool(config["decoder_dropout"]), pretrained=False)
-        net.load_state_dict(state["modules"][name])
-        models.append(prepare_for_device(net, target).eval())
-    amp = bool(config.get("amp", True))
-    return ModelPredictor(models, int(config["num_classes"]), target, batch_size, amp, flip=flip)
+    models: list[SegmentationNet] = []
+    weights: list[float] = []
+    configs = []
+    for path in paths:
+        state = checkpoints.load(path)
+        config = state["config"]
+        configs.append(config)
+        for name in state["predict_with"]:
+            net = build_model(
+                config["encoder"], config["num_classes"], bool(config["decoder_dropout"]), pretrained=False
+            )
+            net.load_state_dict(state["modules"][name])
+            models.append(prepare_for_device(net, target).eval())
+            weights.append(1.0 / len(state["predict_with"]))
+    if len({int(c["num_classes"]) for c in configs}) > 1:
+        raise ValueError(f"checkpoints of different class counts cannot be averaged: {[str(p) for p in paths]}")
+    if len({tuple(m.pad_value) for m in models}) > 1:
+        raise ValueError(f"checkpoints of different input normalisations cannot be averaged: {[str(p) for p in paths]}")
+    amp = all(bool(c.get("amp", True)) for c in configs)
+    return ModelPredictor(
+        models,
+        int(configs[0]["num_classes"]),
+        target,
+        batch_size,
+        amp,
+        flip=flip,
+        weights=weights if len(paths) > 1 else None,
+    )

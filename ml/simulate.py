@@ -75,7 +75,7 @@ class SimulationConfig:
     self_training_steps: int | None = None  # None: the profile's
     self_training_options: dict[str, Any] = field(default_factory=dict)
     self_training_generations: int = 1  # noisy-student iterations of the final model
-    self_training_teacher: str = "round"  # round | supervised (SelfTrainingSettings.teacher)
+    self_training_teacher: str = "round"  # round | supervised | ensemble (SelfTrainingSettings.teacher)
     score_batch_size: int = 8
     eval_batch_size: int = 8
     top_k_percent: float | None = None

@@ -81,11 +81,11 @@ class SelfTrainingRequest(RequestModel):
         "most confident pixels (class-balanced self-training); null: the threshold alone",
     )
     steps: int | None = Field(None, ge=1, le=1_000_000, description="student steps; default: the profile's")
-    teacher: Literal["round", "supervised"] = Field(
+    teacher: Literal["round", "supervised", "ensemble"] = Field(
         "round",
-        description="who pseudo-labels the pool: `round` (the round's trained model) or `supervised` (a model "
+        description="who pseudo-labels the pool: `round` (the round's trained model), `supervised` (a model "
         "trained on the human labels alone with the profile's supervised schedule and the student's loss, as "
-        "ST++ does)",
+        "ST++ does) or `ensemble` (both, their probabilities averaged)",
     )
 
 

@@ -139,7 +139,7 @@ def test_an_unknown_self_training_teacher_is_refused(job_client: TestClient, ses
         method="cps-mars",
         strategy="ueq",
         budget=1,
-        self_training={"teacher": "ensemble"},
+        self_training={"teacher": "committee"},
         **TINY,
     )
     assert response.status_code == 422, response.text

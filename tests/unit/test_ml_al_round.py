@@ -149,7 +149,7 @@ def test_a_spread_batch_is_ranked_first_and_the_rest_by_score() -> None:
 
     result = RoundResult(
         checkpoint=Path("m.pt"),
-        teacher_checkpoint=None,
+        teachers=(),
         train_config=TrainConfig(method="supervised"),
         model_config=TrainConfig(method="supervised"),
         trainer_metrics={},
@@ -186,13 +186,14 @@ def test_a_self_trained_round_ranks_with_its_teacher_and_scores_both_on_val(
     result = run_round(
         settings, labeled=source, pool=pool, unlabeled=unlabeled, val=val, num_classes=9, workdir=tmp_path / "round"
     )
-    assert result.teacher_checkpoint is not None and result.checkpoint != result.teacher_checkpoint
-    by_teacher, _ = score(settings, result.teacher_checkpoint, pool, unlabeled, source, 9)
+    (teacher,) = result.teachers
+    assert result.checkpoint != teacher
+    by_teacher, _ = score(settings, teacher, pool, unlabeled, source, 9)
     by_student, _ = score(settings, result.checkpoint, pool, unlabeled, source, 9)
     assert result.scores == by_teacher != by_student
     # The teacher is also scored on the validation images, beside the student (the round's model).
     assert result.pseudo_info is not None and result.evaluation is not None
-    assert result.pseudo_info["teacher_miou"] == evaluate(result.teacher_checkpoint, val, device="cpu")["miou"]
+    assert result.pseudo_info["teacher_miou"] == evaluate(teacher, val, device="cpu")["miou"]
     assert result.evaluation["miou"] == evaluate(result.checkpoint, val, device="cpu")["miou"]
 
 
@@ -290,15 +291,16 @@ def test_a_supervised_teacher_teaches_the_student_while_the_method_model_ranks(
         num_classes=9,
         workdir=tmp_path / "round",
     )
-    assert ranked.method_checkpoint is not None and ranked.teacher_checkpoint is not None
-    assert len({ranked.checkpoint, ranked.method_checkpoint, ranked.teacher_checkpoint}) == 3
+    assert ranked.method_checkpoint is not None
+    (teacher,) = ranked.teachers
+    assert len({ranked.checkpoint, ranked.method_checkpoint, teacher}) == 3
     assert ranked.warm_start_source == ranked.method_checkpoint
     assert checkpoint.load(ranked.method_checkpoint)["config"]["method"] == "cps-mars"
-    teacher_config = checkpoint.load(ranked.teacher_checkpoint)["config"]
+    teacher_config = checkpoint.load(teacher)["config"]
     assert teacher_config["method"] == "supervised" and teacher_config["options"]["sup_loss"] == "wce+dice"
     assert ranked.scores == score(settings("supervised"), ranked.method_checkpoint, pool, unlabeled, source, 9)[0]
     assert ranked.pseudo_info is not None and ranked.pseudo_info["teacher"] == "supervised"
-    assert ranked.pseudo_info["teacher_miou"] == evaluate(ranked.teacher_checkpoint, val, device="cpu")["miou"]
+    assert ranked.pseudo_info["teacher_miou"] == evaluate(teacher, val, device="cpu")["miou"]
     assert {"train", "teacher", "student"} <= set(ranked.seconds)
     assert ranked.train_seconds == sum(ranked.seconds[k] for k in ("train", "teacher", "student"))
 
@@ -316,9 +318,9 @@ def test_a_supervised_teacher_teaches_the_student_while_the_method_model_ranks(
     assert not (tmp_path / "last" / "train.pt").exists()
     assert last.train_config.method == "supervised" and last.model_config.method == "self-training"
 
-    with pytest.raises(ValueError, match="unknown self-training teacher 'ensemble'"):
+    with pytest.raises(ValueError, match="unknown self-training teacher 'committee'"):
         run_round(
-            settings("ensemble"),
+            settings("committee"),
             labeled=source,
             pool=pool,
             unlabeled=unlabeled,
@@ -326,3 +328,61 @@ def test_a_supervised_teacher_teaches_the_student_while_the_method_model_ranks(
             num_classes=9,
             workdir=tmp_path / "bad",
         )
+
+
+@pytest.mark.ml
+def test_an_ensemble_teacher_averages_the_method_model_and_a_supervised_model(
+    tmp_path: Path, round_data: RoundData
+) -> None:
+    # The round's CPS model (rock) and a supervised model of the labels (soil, sand, bedrock) teach together: the
+    # pool's pseudo-labels are their averaged probabilities, each checkpoint weighing the same whatever its number
+    # of branches; a last round trains both.
+    from ml import checkpoint
+    from ml.al_round import RoundSettings, SelfTrainingSettings, evaluate, run_round
+    from ml.network import build_model
+    from ml.predict import load_predictor
+    from ml.pseudo import read_prediction
+
+    pool, val, source, unlabeled = round_data
+    settings = RoundSettings(
+        method="cps-mars",
+        strategy="ueq",
+        steps=2,
+        crop_size=64,
+        device="cpu",
+        score_size=None,
+        self_training=SelfTrainingSettings(threshold=0.0, steps=2, crop_size=64, teacher="ensemble"),
+    )
+    workdir = tmp_path / "round"
+    last = run_round(settings, labeled=source, pool=pool, unlabeled=unlabeled, val=val, num_classes=9,
+                     workdir=workdir, rank=False)  # fmt: skip
+    cps, supervised = last.teachers
+    assert cps == last.method_checkpoint == workdir / "train.pt"
+    assert checkpoint.load(cps)["config"]["method"] == "cps-mars"
+    assert checkpoint.load(supervised)["config"]["method"] == "supervised"
+    assert last.pseudo_info is not None and last.pseudo_info["teacher"] == "ensemble"
+
+    image = pool.load_image(unlabeled[0])[None]
+    p_cps = load_predictor(cps, device="cpu").predict_proba(image)  # itself the mean of its two branches
+    p_sup = load_predictor(supervised, device="cpu").predict_proba(image)
+    p_both = load_predictor([cps, supervised], device="cpu").predict_proba(image)
+    np.testing.assert_allclose(p_both, (p_cps + p_sup) / 2, atol=1e-6)
+    stored = read_prediction(workdir / "predictions-ensemble-teacher", unlabeled[0])
+    assert stored is not None and np.array_equal(stored[0], p_both[0].argmax(axis=0))
+
+    # On val: the ensemble, and each member beside it.
+    assert last.pseudo_info["teacher_miou"] == evaluate([cps, supervised], val, device="cpu")["miou"]
+    members = last.pseudo_info["teacher_members"]
+    assert [m["checkpoint"] for m in members] == [cps.name, supervised.name]
+    assert members[1]["miou"] == evaluate(supervised, val, device="cpu")["miou"]
+
+    # Networks of other class counts cannot be averaged: a clear error, not a shape mismatch in numpy.
+    state = checkpoint.load(supervised)
+    config = state["config"]
+    other = build_model(config["encoder"], 4, bool(config["decoder_dropout"]), pretrained=False)
+    (name,) = state["predict_with"]
+    state["modules"][name] = other.state_dict()
+    state["config"] = {**config, "num_classes": 4}
+    checkpoint.save(state, tmp_path / "four.pt")
+    with pytest.raises(ValueError, match="different class counts"):
+        load_predictor([cps, tmp_path / "four.pt"], device="cpu")
