@@ -251,7 +251,7 @@ def test_cli_plot_and_evaluate_write_files(
         (["--st-generations", "0"], "must be at least 1"),
         (["--st-generations", "two"], "expected a whole number"),
         (["--st-options", "[1]"], "expected a JSON object"),
-        (["--st-teacher", "ensemble"], "invalid choice: 'ensemble'"),
+        (["--st-teacher", "committee"], "invalid choice: 'committee'"),
         (["--initial-ids", "/nonexistent/ids.txt"], "cannot read the id file"),
     ],
 )
