@@ -40,9 +40,10 @@ class SelfTrainingSettings:
     options: dict[str, Any] = field(default_factory=dict)
     # Noisy-student iterations: each later student learns from the pseudo-labels of the one before (1: one student).
     generations: int = 1
-    # Who teaches the first student: "round" (the round's model) or "supervised" (a model trained on the human
-    # labels alone, on the profile's supervised schedule, as ST++'s teacher is). On the cpu profile the round's
-    # CPS model at 63 labels scores 4-5 points below plain supervised training on as many labels.
+    # Who teaches the first student (TEACHERS): "round" (the round's model), "supervised" (a model trained on the
+    # human labels alone, on the profile's supervised schedule, as ST++'s teacher is) or "ensemble" (both). On the
+    # cpu profile the round's CPS model at 63 labels scores 4-5 points below plain supervised training on as many
+    # labels.
     teacher: str = "round"
 
 
