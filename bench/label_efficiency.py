@@ -318,6 +318,9 @@ def run_config(
         results, runs = (SMOKE, SMOKE_RUNS) if smoke else (results_root, runs_root)
         run = f"{name}-seed{seed}"
         sim = dict(bench.sim)
+        if sim.get("self_training"):
+            # Each configuration names its teacher: a change of the profile's default does not change a run.
+            sim.setdefault("self_training_teacher", "round")
         labels_of = sim.pop("labels_of", None)
         if labels_of is not None and not smoke:
             sim["initial_ids"] = final_labels(results_root / f"{labels_of}-seed{seed}")

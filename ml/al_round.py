@@ -17,14 +17,14 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ml.interfaces import ProgressFn, SampleSource, TrainConfig, no_progress
-from ml.profiles import profile_self_training, profile_train_config, profile_value
+from ml.profiles import SELF_TRAINING_TEACHER, profile_self_training, profile_train_config, profile_value
 from ml.selection import SPREAD_FACTOR, get_strategy, id_key, ranking, spread_picks
 
 
@@ -43,8 +43,8 @@ class SelfTrainingSettings:
     # Who teaches the first student (TEACHERS): "round" (the round's model), "supervised" (a model trained on the
     # human labels alone, on the profile's supervised schedule, as ST++'s teacher is) or "ensemble" (both). On the
     # cpu profile the round's CPS model at 63 labels scores 4-5 points below plain supervised training on as many
-    # labels.
-    teacher: str = "round"
+    # labels. None: the profile's (ml.profiles.SELF_TRAINING_TEACHER).
+    teacher: str | None = None
 
 
 @dataclass
@@ -426,6 +426,9 @@ def run_round(
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    if settings.self_training is not None and settings.self_training.teacher is None:
+        teacher = SELF_TRAINING_TEACHER[settings.profile]
+        settings = replace(settings, self_training=replace(settings.self_training, teacher=teacher))
     st = settings.self_training
     # Progress shares: train, score, pseudo-label, student, evaluate.
     shares = (0.4, 0.05, 0.05, 0.43, 0.07) if st else (0.8, 0.13, 0.0, 0.0, 0.07)

@@ -123,10 +123,10 @@ def add_ml_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     sim.add_argument(
         "--st-teacher",
-        default="round",
+        default=None,
         choices=TEACHERS,
         help="who pseudo-labels the pool: the round's model, a supervised model of the human labels (ST++), or "
-        "both averaged (ensemble)",
+        "both averaged (ensemble); default: the profile's",
     )
     sim.add_argument(
         "--st-options", type=_json_dict, default={}, help='JSON for the student\'s options, e.g. {"photometric": true}'

@@ -35,7 +35,7 @@ from typing import Any
 
 from ml.al_round import RoundSettings, SelfTrainingSettings, round_seed, run_round, train_config
 from ml.interfaces import ProgressFn, TrainConfig, no_progress
-from ml.profiles import WARM_START_DEFAULT
+from ml.profiles import SELF_TRAINING_TEACHER, WARM_START_DEFAULT
 from ml.sam.models import sha256_of
 
 ROUND_FILE = "round_{:03d}.json"
@@ -75,7 +75,8 @@ class SimulationConfig:
     self_training_steps: int | None = None  # None: the profile's
     self_training_options: dict[str, Any] = field(default_factory=dict)
     self_training_generations: int = 1  # noisy-student iterations of the final model
-    self_training_teacher: str = "round"  # round | supervised | ensemble (SelfTrainingSettings.teacher)
+    # round | supervised | ensemble (SelfTrainingSettings.teacher); None: the profile's
+    self_training_teacher: str | None = None
     score_batch_size: int = 8
     eval_batch_size: int = 8
     top_k_percent: float | None = None
@@ -289,6 +290,10 @@ def train_fingerprint(config: SimulationConfig) -> dict[str, Any]:
     }
 
 
+# What a run file without the field was made with, where the field's default is no longer that.
+FORMER_DEFAULTS: dict[str, Any] = {"self_training_teacher": "round"}
+
+
 def _check_run_file(config: SimulationConfig) -> None:
     path = config.out / RUN_FILE
     current = {**config.to_json(), "train_fingerprint": train_fingerprint(config)}
@@ -298,8 +303,12 @@ def _check_run_file(config: SimulationConfig) -> None:
         ignore = {"out", "device", "score_batch_size", "eval_batch_size", "checkpoint_dir", "round_cache", "effort"}
         if "train_fingerprint" not in saved:  # a run folder from before fingerprints: its config fields decide
             ignore.add("train_fingerprint")
-        # A field added after the run was made reads as its default (the run was made with that behaviour).
+        if not config.self_training:  # no student, no teacher
+            ignore.add("self_training_teacher")
+        # A field added after the run was made reads as its default (the run was made with that behaviour), or as
+        # the value it had then where the default changed since.
         defaults = {f.name: f.default for f in fields(SimulationConfig) if f.default is not MISSING}
+        defaults.update(FORMER_DEFAULTS)
         changed = sorted(k for k in current if k not in ignore and saved.get(k, defaults.get(k)) != current[k])
         if changed:
             raise ValueError(
@@ -348,6 +357,9 @@ def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress)
 
     config.out = Path(config.out)
     config.out.mkdir(parents=True, exist_ok=True)
+    if config.self_training and config.self_training_teacher is None:
+        # The run file names the teacher the run had, not "the profile's" (a default that may change).
+        config.self_training_teacher = SELF_TRAINING_TEACHER[config.profile]
     _check_run_file(config)
     ds = _open(config)
     initial = (

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from ml.profiles import SELF_TRAINING_TEACHER  # plain dicts
 from ml.selection import get_strategy, strategy_names  # numpy only; the scorers import torch when run
 from server.errors import invalid_field
 from server.job_schemas import JobPublic
@@ -81,11 +82,12 @@ class SelfTrainingRequest(RequestModel):
         "most confident pixels (class-balanced self-training); null: the threshold alone",
     )
     steps: int | None = Field(None, ge=1, le=1_000_000, description="student steps; default: the profile's")
-    teacher: Literal["round", "supervised", "ensemble"] = Field(
-        "round",
+    teacher: Literal["round", "supervised", "ensemble"] | None = Field(
+        None,
         description="who pseudo-labels the pool: `round` (the round's trained model), `supervised` (a model "
         "trained on the human labels alone with the profile's supervised schedule and the student's loss, as "
-        "ST++ does) or `ensemble` (both, their probabilities averaged)",
+        "ST++ does) or `ensemble` (both, their probabilities averaged); default: the profile's "
+        f"({', '.join(f'{k}: {v}' for k, v in SELF_TRAINING_TEACHER.items())})",
     )
 
 

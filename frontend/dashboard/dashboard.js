@@ -145,7 +145,8 @@ $('round-form').addEventListener('submit', async (event) => {
   if (form.steps.value) body.steps = Number(form.steps.value);
   if (form.crop_size.value) body.crop_size = Number(form.crop_size.value);
   if (form.self_training.checked) {
-    body.self_training = { threshold: Number(form.st_threshold.value || 0.9), teacher: form.st_teacher.value };
+    body.self_training = { threshold: Number(form.st_threshold.value || 0.9) };
+    if (form.st_teacher.value) body.self_training.teacher = form.st_teacher.value;
     if (form.steps.value) body.self_training.steps = Number(form.steps.value);
   }
   const selfTrained = body.self_training ? ', self-trained model' : '';

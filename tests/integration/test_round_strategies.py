@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ml import checkpoint
+from ml.profiles import SELF_TRAINING_TEACHER
 from ml.sam.models import sha256_of
 from server.db import get_sessionmaker
 from server.models import ModelVersion, Role, Score
@@ -109,10 +110,16 @@ def test_warm_start_then_self_training(
         assert model.metrics["warm_start_from"] == method_model["artifact_path"]
         assert "method_model" not in model.metrics
 
-    # A cold start is asked for explicitly.
-    third = _start(job_client, lead, project_id, method="cps-mars", strategy="ueq", budget=2, warm_start=False, **TINY)
-    job = _wait_round(job_settings, third.json()["job_id"], celery_worker)
+    # A cold start is asked for explicitly; a self-training request that names no teacher gets the profile's, and
+    # the model version says which it was.
+    third = _start(job_client, lead, project_id, method="cps-mars", strategy="ueq", budget=2, warm_start=False,
+                   self_training={"steps": 2}, **TINY).json()  # fmt: skip
+    assert third["params"]["self_training"]["teacher"] is None
+    job = _wait_round(job_settings, third["job_id"], celery_worker)
     assert job.result["warm_start"] is False
+    with factory() as check:
+        model = check.scalars(select(ModelVersion).where(ModelVersion.round_id == third["id"])).one()
+        assert model.metrics["pseudo_labels"]["teacher"] == SELF_TRAINING_TEACHER["cpu"]
 
 
 def test_self_training_threshold_out_of_range_is_refused(job_client: TestClient, session: Session, headers) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -319,3 +320,28 @@ def test_a_given_first_set_and_a_supervised_teacher(
 
     with pytest.raises(ValueError, match="initial_ids not in the pool: nope"):
         run_simulation(_config(dataset, tmp_path / "unknown", "ueq", cache, initial_ids=["nope", pool_ids[0]]))
+
+
+def _one_self_trained_round(dataset: Path, out: Path, cache: Path):
+    return replace(_config(dataset, out, "ueq", cache, self_training=True, self_training_steps=1), rounds=0, budget="4")
+
+
+def test_a_self_trained_run_records_the_teacher_it_had(dataset: Path, tmp_path: Path) -> None:
+    # No teacher given: the profile's, written into the run file, so that a later change of the default is a
+    # different configuration, not a silent one. A run file from before the field was made with the round's model.
+    from ml.profiles import SELF_TRAINING_TEACHER
+    from ml.simulate import RUN_FILE, run_simulation
+
+    out, cache = tmp_path / "st", tmp_path / "cache"
+    config = _one_self_trained_round(dataset, out, cache)
+    assert config.self_training_teacher is None
+    (record,) = run_simulation(config)
+    saved = json.loads((out / RUN_FILE).read_text())
+    assert saved["self_training_teacher"] == SELF_TRAINING_TEACHER["cpu"] == record["pseudo_labels"]["teacher"]
+
+    del saved["self_training_teacher"]
+    (out / RUN_FILE).write_text(json.dumps(saved))
+    again = _one_self_trained_round(dataset, out, cache)
+    assert len(run_simulation(replace(again, self_training_teacher="round"))) == 1
+    with pytest.raises(ValueError, match="self_training_teacher"):
+        run_simulation(replace(again, self_training_teacher="supervised"))

@@ -47,7 +47,7 @@ def round_settings(params: dict[str, Any], index: int) -> RoundSettings:
             threshold=float(st.get("threshold", 0.9)),
             class_keep=st.get("class_keep"),
             steps=st.get("steps"),
-            teacher=st.get("teacher", "round"),
+            teacher=st.get("teacher"),  # None: the profile's
         )
         if st
         else None,
