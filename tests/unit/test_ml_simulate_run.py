@@ -195,15 +195,21 @@ def test_round0_model_is_shared_between_strategies(
     assert records[0]["score_seconds"] == 0.0  # random draws seeded scores, without a model
 
 
+def _st_config(dataset: Path, out: Path, cache: Path, student_steps: int):
+    return _config(dataset, out, "ueq", cache, self_training=True, self_training_steps=student_steps,
+                   self_training_teacher="round")  # fmt: skip
+
+
 def test_runs_that_differ_only_in_the_student_share_every_teacher(dataset: Path, tmp_path: Path) -> None:
     from ml.simulate import run_simulation
 
     cache = tmp_path / "cache"
-    short = run_simulation(_config(dataset, tmp_path / "st2", "ueq", cache, self_training=True, self_training_steps=2))
+    # The round's model teaches here: its pool predictions are what the two runs share.
+    short = run_simulation(_st_config(dataset, tmp_path / "st2", cache, 2))
     teacher = Path(short[1]["warm_start_source"])
     predictions = sorted((teacher.parent / "predictions").iterdir())
     stamps = [teacher.stat().st_mtime_ns, *(p.stat().st_mtime_ns for p in predictions)]
-    longer = run_simulation(_config(dataset, tmp_path / "st3", "ueq", cache, self_training=True, self_training_steps=3))
+    longer = run_simulation(_st_config(dataset, tmp_path / "st3", cache, 3))
     # Every round's model, the final teacher and its pool predictions come from the cache, untouched.
     assert [r["shared_workdir"] for r in longer] == [r["shared_workdir"] for r in short]
     assert all(r["shared_workdir"] is not None for r in longer)
