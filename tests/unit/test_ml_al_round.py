@@ -41,6 +41,15 @@ def round_data(tmp_path: Path) -> RoundData:
     return RoundData(pool, val, SubsetSource(pool, pool.ids[:3]), list(pool.ids[3:]))
 
 
+def tiny_self_trained(method: str, strategy: str, **self_training: Any) -> Any:
+    """RoundSettings of a 2-step round on 64² crops whose 2-step student keeps every pseudo-label (threshold 0)."""
+    from ml.al_round import RoundSettings, SelfTrainingSettings
+
+    st = SelfTrainingSettings(threshold=0.0, steps=2, crop_size=64, **self_training)
+    return RoundSettings(method=method, strategy=strategy, steps=2, crop_size=64, device="cpu", score_size=None,
+                         self_training=st)  # fmt: skip
+
+
 def _imported_names(path: Path) -> tuple[set[str], set[str]]:
     tree = ast.parse(path.read_text())
     modules, names = set(), set()
@@ -171,18 +180,10 @@ def test_a_self_trained_round_ranks_with_its_teacher_and_scores_both_on_val(
 ) -> None:
     # The benchmarked pipeline ranks with the method's model and self-trains only the model that labels the rest;
     # the service's self-trained rounds rank the same way, so the student never chooses what to label.
-    from ml.al_round import RoundSettings, SelfTrainingSettings, evaluate, run_round, score
+    from ml.al_round import evaluate, run_round, score
 
     pool, val, source, unlabeled = round_data
-    settings = RoundSettings(
-        method="supervised",
-        strategy="entropy",
-        steps=2,
-        crop_size=64,
-        device="cpu",
-        score_size=None,
-        self_training=SelfTrainingSettings(threshold=0.0, steps=2, crop_size=64),
-    )
+    settings = tiny_self_trained("supervised", "entropy")
     result = run_round(
         settings, labeled=source, pool=pool, unlabeled=unlabeled, val=val, num_classes=9, workdir=tmp_path / "round"
     )
@@ -203,17 +204,14 @@ def test_a_second_generation_learns_from_the_first_students_pseudo_labels(
 ) -> None:
     # Noisy student: generation 2 is taught by generation 1's predictions, not the teacher's; generation 1 is the
     # very file a one-generation round makes, so the two share it in a round cache.
-    from ml.al_round import RoundSettings, SelfTrainingSettings, evaluate, run_round
+    from ml.al_round import evaluate, run_round
     from ml.pseudo import read_prediction
 
     pool, val, labeled, unlabeled = round_data
 
-    def settings(generations: int) -> RoundSettings:
+    def settings(generations: int) -> Any:
         # The students' pool batches are photometrically perturbed too (ST++), through the real training loop.
-        options = {"photometric": True}
-        st = SelfTrainingSettings(threshold=0.0, steps=2, crop_size=64, generations=generations, options=options)
-        return RoundSettings(method="supervised", strategy="random", steps=2, crop_size=64, device="cpu",
-                             score_size=None, self_training=st)  # fmt: skip
+        return tiny_self_trained("supervised", "random", generations=generations, options={"photometric": True})
 
     workdir = tmp_path / "round"
     one = run_round(settings(1), labeled=labeled, pool=pool, unlabeled=unlabeled, val=val, num_classes=9,
@@ -267,20 +265,12 @@ def test_a_supervised_teacher_teaches_the_student_while_the_method_model_ranks(
     # ranks it and stays what the next round warm-starts from. A last round (no ranking) does not train the
     # method's model at all.
     from ml import checkpoint
-    from ml.al_round import RoundSettings, SelfTrainingSettings, evaluate, run_round, score
+    from ml.al_round import evaluate, run_round, score
 
     pool, val, source, unlabeled = round_data
 
-    def settings(teacher: str) -> RoundSettings:
-        return RoundSettings(
-            method="cps-mars",
-            strategy="entropy",
-            steps=2,
-            crop_size=64,
-            device="cpu",
-            score_size=None,
-            self_training=SelfTrainingSettings(threshold=0.0, steps=2, crop_size=64, teacher=teacher),
-        )
+    def settings(teacher: str) -> Any:
+        return tiny_self_trained("cps-mars", "entropy", teacher=teacher)
 
     ranked = run_round(
         settings("supervised"),
@@ -338,21 +328,13 @@ def test_an_ensemble_teacher_averages_the_method_model_and_a_supervised_model(
     # pool's pseudo-labels are their averaged probabilities, each checkpoint weighing the same whatever its number
     # of branches; a last round trains both.
     from ml import checkpoint
-    from ml.al_round import RoundSettings, SelfTrainingSettings, evaluate, run_round
+    from ml.al_round import evaluate, run_round
     from ml.network import build_model
     from ml.predict import load_predictor
     from ml.pseudo import read_prediction
 
     pool, val, source, unlabeled = round_data
-    settings = RoundSettings(
-        method="cps-mars",
-        strategy="ueq",
-        steps=2,
-        crop_size=64,
-        device="cpu",
-        score_size=None,
-        self_training=SelfTrainingSettings(threshold=0.0, steps=2, crop_size=64, teacher="ensemble"),
-    )
+    settings = tiny_self_trained("cps-mars", "ueq", teacher="ensemble")
     workdir = tmp_path / "round"
     last = run_round(settings, labeled=source, pool=pool, unlabeled=unlabeled, val=val, num_classes=9,
                      workdir=workdir, rank=False)  # fmt: skip
