@@ -80,4 +80,5 @@ def test_a_run_on_another_runs_labels_is_named_by_what_chose_them() -> None:
         "ueq",
     )
     assert le.shown_as(le.CONFIGS["st-random-4r-kcenter-supteacher"])[1] == "random"
+    assert le.shown_as(le.CONFIGS["st-ueq-4r-kcenter-supteacher-2x300"])[0].endswith("teacher, 2 students")
     assert le.shown_as(le.CONFIGS["sup-3pct"]) == ("supervised", "random")
