@@ -258,7 +258,8 @@ CONFIGS: dict[str, BenchConfig] = {
     # The same teacher and student budget spent as a noisy student: two students of 300 steps, the second taught by
     # the first's pseudo-labels (on 9 of 10 pairs a student beat its teacher by +4 to +9, so it may teach better).
     # Its first generation, scored on val too, is also the 300-step student: what halving the student's steps
-    # costs (the student is half of the pipeline's 40 minutes).
+    # costs (the student is about 15 of the pipeline's 35-36 minutes alone). Seeds 1 and 2: -0.6 and -2.6 against
+    # one 600-step student, the second student no better than the first (NOTES, seventeenth pass); not adopted.
     "st-ueq-4r-kcenter-supteacher-2x300": _self_trained_on(
         "st-ueq-4r-kcenter",
         {"self_training_generations": 2, "self_training_steps": 300},
