@@ -115,6 +115,21 @@ def _self_trained_on(run: str, sim: dict[str, Any] | None = None, **train_option
     )
 
 
+def _kcenter_pipeline(teacher: str) -> BenchConfig:
+    """The pipeline (four UEQ rounds of CPS-Mars from a k-centre start, a self-trained final model) run end to end,
+    its final model taught by `teacher` (ml.al_round.TEACHERS)."""
+    return BenchConfig(
+        "cps-mars",
+        "ueq",
+        "1%",
+        "3%",
+        4,
+        seeds=SEEDS5,
+        candidates=None,
+        sim={"self_training": True, "start": "kcenter", "self_training_teacher": teacher},
+    )
+
+
 def shown_as(bench: BenchConfig) -> tuple[str, str]:
     """(method, strategy) as the summary names them. A run on another run's final labels (`labels_of`) shows the
     method and strategy that chose those labels, and its own final model after the arrow."""
@@ -270,31 +285,13 @@ CONFIGS: dict[str, BenchConfig] = {
     # The adopted pipeline end to end (rounds 0-3 retrained, the supervised teacher by name): one run's minutes alone
     # are the budget figure, and its rounds must reproduce st-ueq-4r-kcenter's labels and its final model
     # st-ueq-4r-kcenter-supteacher's figure.
-    "st-ueq-4r-kcenter-e2e": BenchConfig(
-        "cps-mars",
-        "ueq",
-        "1%",
-        "3%",
-        4,
-        seeds=SEEDS5,
-        candidates=None,
-        sim={"self_training": True, "start": "kcenter", "self_training_teacher": "supervised"},
-    ),
+    "st-ueq-4r-kcenter-e2e": _kcenter_pipeline("supervised"),
     # The whole pipeline again, its final model taught by both: the round's CPS model (better on rock) and a
     # supervised model of the labels (better on soil, sand and bedrock), their probabilities averaged. Run end to
     # end, not on the pipeline's committed labels: the last round's CPS model is a warm fine-tune of round 3's, and
     # no run keeps that checkpoint. Its ranked rounds are the pipeline's; whether they reproduce its labels is
     # recorded too.
-    "st-ueq-4r-kcenter-ensteacher": BenchConfig(
-        "cps-mars",
-        "ueq",
-        "1%",
-        "3%",
-        4,
-        seeds=SEEDS5,
-        candidates=None,
-        sim={"self_training": True, "start": "kcenter", "self_training_teacher": "ensemble"},
-    ),
+    "st-ueq-4r-kcenter-ensteacher": _kcenter_pipeline("ensemble"),
 }
 
 
