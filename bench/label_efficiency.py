@@ -132,10 +132,14 @@ def _kcenter_pipeline(teacher: str) -> BenchConfig:
 
 def shown_as(bench: BenchConfig) -> tuple[str, str]:
     """(method, strategy) as the summary names them. A run on another run's final labels (`labels_of`) shows the
-    method and strategy that chose those labels, and its own final model after the arrow."""
+    method and strategy that chose those labels, and its own final model after the arrow; so does a pipeline run
+    end to end whose final model another teacher than the round's model taught."""
     source = bench.sim.get("labels_of")
     if source is None:
-        return bench.method, bench.strategy
+        teacher = bench.sim.get("self_training_teacher")
+        if teacher is None or teacher == "round":
+            return bench.method, bench.strategy
+        return f"{bench.method} → self-training, {teacher} teacher", bench.strategy
     chosen_by = CONFIGS[source]
     final = "self-training, supervised teacher" if bench.sim.get("self_training") else bench.method
     if bench.sim.get("self_training_generations", 1) > 1:

@@ -82,3 +82,7 @@ def test_a_run_on_another_runs_labels_is_named_by_what_chose_them() -> None:
     assert le.shown_as(le.CONFIGS["st-random-4r-kcenter-supteacher"])[1] == "random"
     assert le.shown_as(le.CONFIGS["st-ueq-4r-kcenter-supteacher-2x300"])[0].endswith("teacher, 2 students")
     assert le.shown_as(le.CONFIGS["sup-3pct"]) == ("supervised", "random")
+    # The same pipeline run end to end names its final model's teacher the same way.
+    assert le.shown_as(le.CONFIGS["st-ueq-4r-kcenter-e2e"]) == le.shown_as(le.CONFIGS["st-ueq-4r-kcenter-supteacher"])
+    assert le.shown_as(le.CONFIGS["st-ueq-4r-kcenter-ensteacher"])[0] == "cps-mars → self-training, ensemble teacher"
+    assert le.shown_as(le.CONFIGS["st-ueq-4r"]) == ("cps-mars", "ueq")
