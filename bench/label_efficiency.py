@@ -139,9 +139,10 @@ def shown_as(bench: BenchConfig) -> tuple[str, str]:
         teacher = bench.sim.get("self_training_teacher")
         if teacher is None or teacher == "round":
             return bench.method, bench.strategy
-        return f"{bench.method} → self-training, {teacher} teacher", bench.strategy
-    chosen_by = CONFIGS[source]
-    final = "self-training, supervised teacher" if bench.sim.get("self_training") else bench.method
+        chosen_by, final = bench, f"self-training, {teacher} teacher"
+    else:  # a supervised method's model of those labels is the teacher
+        chosen_by = CONFIGS[source]
+        final = "self-training, supervised teacher" if bench.sim.get("self_training") else bench.method
     if bench.sim.get("self_training_generations", 1) > 1:
         final += f", {bench.sim['self_training_generations']} students"
     return f"{chosen_by.method} → {final}", chosen_by.strategy
