@@ -86,3 +86,5 @@ def test_a_run_on_another_runs_labels_is_named_by_what_chose_them() -> None:
     assert le.shown_as(le.CONFIGS["st-ueq-4r-kcenter-e2e"]) == le.shown_as(le.CONFIGS["st-ueq-4r-kcenter-supteacher"])
     assert le.shown_as(le.CONFIGS["st-ueq-4r-kcenter-ensteacher"])[0] == "cps-mars → self-training, ensemble teacher"
     assert le.shown_as(le.CONFIGS["st-ueq-4r"]) == ("cps-mars", "ueq")
+    # A supervised method's self-trained pipeline: its own model is the supervised teacher.
+    assert le.shown_as(le.CONFIGS["sup-ueq-4r-kcenter-st"]) == ("supervised → self-training, supervised teacher", "ueq")
