@@ -333,6 +333,9 @@ CONFIGS: dict[str, BenchConfig] = {
         extra={"sup_loss": "wce+dice"},
         sim={"self_training": True, "start": "kcenter", "final_steps": 400},
     ),
+    # Its labels under the adopted final model (a fresh 400-step supervised teacher, not one warm-started from round
+    # 3): one change against st-ueq-4r-kcenter-supteacher, the model kind that chose the labels.
+    "sup-ueq-4r-kcenter-supteacher": _self_trained_on("sup-ueq-4r-kcenter-st", sup_loss="wce+dice"),
 }
 
 
@@ -475,6 +478,8 @@ COMPARISONS = (
     ("st-ueq-4r-kcenter-supteacher-t95", "st-ueq-4r-kcenter-supteacher"),
     ("st-ueq-4r-kcenter-supteacher-lite2", "st-ueq-4r-kcenter-supteacher"),
     ("sup-ueq-4r-kcenter-st", "st-ueq-4r-kcenter-supteacher"),
+    ("sup-ueq-4r-kcenter-supteacher", "st-ueq-4r-kcenter-supteacher"),
+    ("sup-ueq-4r-kcenter-supteacher", "sup-ueq-4r-kcenter-st"),
     ("st-ueq-4r-kcenter-supteacher", "st-random-4r-kcenter-supteacher"),
     ("st-ueq-4r-kcenter-e2e", "st-ueq-4r-kcenter-supteacher"),
     ("st-ueq-4r-kcenter-ensteacher", "st-ueq-4r-kcenter"),
