@@ -300,7 +300,7 @@ CONFIGS: dict[str, BenchConfig] = {
     ),
     # A larger ImageNet encoder for the final model (teacher and student): EfficientNet-Lite2 (5.3 M parameters
     # against Lite0's 3.9 M), on identical labels; the rounds that chose them keep Lite0. Seed 1: teacher 0.601,
-    # student 0.630 (-1.6), its final round 33.5 minutes against about 21; seed 2 not run (NOTES, nineteenth pass).
+    # student 0.630 (-1.6), about 1.2x the Lite0 final round's time; seed 2 not run (NOTES, nineteenth pass).
     "st-ueq-4r-kcenter-supteacher-lite2": _self_trained_on(
         "st-ueq-4r-kcenter", {"encoder": "lite2"}, sup_loss="wce+dice"
     ),
@@ -321,7 +321,8 @@ CONFIGS: dict[str, BenchConfig] = {
     # UEQ rounds (round 0 400 steps, later rounds warm 80-step fine-tunes, all with the teacher's wce+dice loss),
     # and a last round whose supervised model (warm-started, 400 steps) teaches the same 600-step student. The
     # adopted final model is taught by a supervised model of the labels; this asks whether that model's kind also
-    # chooses the labels better than a CPS model does, and its rounds cost less.
+    # chooses the labels better than a CPS model does, and its rounds cost less. Seed 1: its round models 0.548-0.604
+    # (CPS: 0.433-0.578), student 0.651 (+0.5), teacher 0.602 (NOTES, nineteenth pass).
     "sup-ueq-4r-kcenter-st": BenchConfig(
         "supervised",
         "ueq",
@@ -334,7 +335,8 @@ CONFIGS: dict[str, BenchConfig] = {
         sim={"self_training": True, "start": "kcenter", "final_steps": 400},
     ),
     # Its labels under the adopted final model (a fresh 400-step supervised teacher, not one warm-started from round
-    # 3): one change against st-ueq-4r-kcenter-supteacher, the model kind that chose the labels.
+    # 3): one change against st-ueq-4r-kcenter-supteacher, the model kind that chose the labels. Seed 1: teacher
+    # 0.623, student 0.639 (-0.7); not continued (NOTES, nineteenth pass).
     "sup-ueq-4r-kcenter-supteacher": _self_trained_on("sup-ueq-4r-kcenter-st", sup_loss="wce+dice"),
 }
 
