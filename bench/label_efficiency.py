@@ -135,16 +135,13 @@ def shown_as(bench: BenchConfig) -> tuple[str, str]:
     method and strategy that chose those labels, and its own final model after the arrow; so does a pipeline run
     end to end whose final model another teacher than the round's model taught."""
     source = bench.sim.get("labels_of")
-    if source is None:
-        teacher = bench.sim.get("self_training_teacher")
-        if bench.method == "supervised" and bench.sim.get("self_training"):
-            teacher = "supervised"  # a supervised method's own model teaches
-        if teacher is None or teacher == "round":
-            return bench.method, bench.strategy
-        chosen_by, final = bench, f"self-training, {teacher} teacher"
-    else:  # a supervised method's model of those labels is the teacher
-        chosen_by = CONFIGS[source]
-        final = "self-training, supervised teacher" if bench.sim.get("self_training") else bench.method
+    self_trained = bench.sim.get("self_training")
+    # A supervised method's own model teaches (ml.al_round); another method's, the teacher its run names.
+    teacher = "supervised" if bench.method == "supervised" else bench.sim.get("self_training_teacher")
+    if source is None and (not self_trained or teacher in (None, "round")):
+        return bench.method, bench.strategy
+    chosen_by = CONFIGS[source] if source is not None else bench
+    final = f"self-training, {teacher} teacher" if self_trained else bench.method
     if bench.sim.get("self_training_generations", 1) > 1:
         final += f", {bench.sim['self_training_generations']} students"
     return f"{chosen_by.method} → {final}", chosen_by.strategy
