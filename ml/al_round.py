@@ -37,6 +37,7 @@ class SelfTrainingSettings:
     class_keep: float | None = None  # per-class thresholds keeping at least this share of each class (CBST)
     steps: int | None = None  # None: the profile's
     crop_size: int | None = None
+    encoder_lr: float | None = None  # the student's encoder learning rate; None: the profile's
     options: dict[str, Any] = field(default_factory=dict)
     # Noisy-student iterations: each later student learns from the pseudo-labels of the one before (1: one student).
     generations: int = 1
@@ -152,6 +153,7 @@ def student_config(settings: RoundSettings, num_classes: int) -> TrainConfig:
         seed=settings.seed,
         steps=st.steps,
         crop_size=st.crop_size,
+        encoder_lr=st.encoder_lr,
         device=settings.device,
         encoder=settings.encoder,
         options=st.options,

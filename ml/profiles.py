@@ -131,6 +131,7 @@ def profile_self_training(
     seed: int = 0,
     steps: int | None = None,
     crop_size: int | None = None,
+    encoder_lr: float | None = None,
     device: str = "auto",
     encoder: str | None = None,
     options: dict[str, Any] | None = None,
@@ -143,6 +144,8 @@ def profile_self_training(
         base["steps"] = steps
     if crop_size is not None:
         base["crop_size"] = crop_size
+    if encoder_lr is not None:
+        base["encoder_lr"] = encoder_lr
     config = TrainConfig(
         method="self-training", num_classes=num_classes, seed=seed, device=device, options=dict(options or {}), **base
     )

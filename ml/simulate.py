@@ -73,6 +73,7 @@ class SimulationConfig:
     self_training_threshold: float = 0.9
     self_training_class_keep: float | None = None  # per-class thresholds (ml.pseudo.class_thresholds)
     self_training_steps: int | None = None  # None: the profile's
+    self_training_encoder_lr: float | None = None  # None: the profile's
     self_training_options: dict[str, Any] = field(default_factory=dict)
     self_training_generations: int = 1  # noisy-student iterations of the final model
     # round | supervised | ensemble (SelfTrainingSettings.teacher); None: the profile's
@@ -158,6 +159,7 @@ def round_settings(config: SimulationConfig, round_index: int, final: bool) -> R
             threshold=config.self_training_threshold,
             class_keep=config.self_training_class_keep,
             steps=config.self_training_steps,
+            encoder_lr=config.self_training_encoder_lr,
             crop_size=config.crop_size,
             options=dict(config.self_training_options),
             generations=config.self_training_generations,

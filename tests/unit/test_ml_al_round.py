@@ -368,3 +368,19 @@ def test_an_ensemble_teacher_averages_the_method_model_and_a_supervised_model(
     checkpoint.save(state, tmp_path / "four.pt")
     with pytest.raises(ValueError, match="different class counts"):
         load_predictor([cps, tmp_path / "four.pt"], device="cpu")
+
+
+def test_the_students_encoder_learning_rate_is_its_own() -> None:
+    from ml.al_round import student_config, supervised_teacher_config, train_config
+    from ml.simulate import SimulationConfig, round_settings
+
+    def final(**more: Any) -> Any:
+        config = SimulationConfig(data=Path("d"), out=Path("o"), self_training=True, **more)
+        return round_settings(config, 3, final=True)
+
+    default, faster = final(), final(self_training_encoder_lr=3e-4)
+    assert student_config(default, 5).encoder_lr == 1e-4  # the profile's
+    assert student_config(faster, 5).encoder_lr == 3e-4
+    # Only the student's: the round's model and a supervised teacher keep the profile's.
+    assert train_config(faster, 5, warm=False).encoder_lr == 1e-4
+    assert supervised_teacher_config(faster, 5).encoder_lr == 1e-4
