@@ -345,6 +345,10 @@ CONFIGS: dict[str, BenchConfig] = {
     "st-ueq-4r-kcenter-supteacher-elr3": _self_trained_on(
         "st-ueq-4r-kcenter", {"self_training_encoder_lr": 3e-4}, sup_loss="wce+dice"
     ),
+    # ... and at the decoder's 1e-3: the dose that says whether 3e-4's direction goes on.
+    "st-ueq-4r-kcenter-supteacher-elr10": _self_trained_on(
+        "st-ueq-4r-kcenter", {"self_training_encoder_lr": 1e-3}, sup_loss="wce+dice"
+    ),
 }
 
 
@@ -491,6 +495,8 @@ COMPARISONS = (
     ("sup-ueq-4r-kcenter-supteacher", "sup-ueq-4r-kcenter-st"),
     ("st-ueq-4r-kcenter-supteacher-rerun", "st-ueq-4r-kcenter-supteacher"),
     ("st-ueq-4r-kcenter-supteacher-elr3", "st-ueq-4r-kcenter-supteacher"),
+    ("st-ueq-4r-kcenter-supteacher-elr10", "st-ueq-4r-kcenter-supteacher"),
+    ("st-ueq-4r-kcenter-supteacher-elr10", "st-ueq-4r-kcenter-supteacher-elr3"),
     ("st-ueq-4r-kcenter-supteacher", "st-random-4r-kcenter-supteacher"),
     ("st-ueq-4r-kcenter-e2e", "st-ueq-4r-kcenter-supteacher"),
     ("st-ueq-4r-kcenter-ensteacher", "st-ueq-4r-kcenter"),
