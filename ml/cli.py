@@ -41,6 +41,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from exc
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {value}")
+    return value
+
+
 def _json_dict(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
@@ -115,6 +125,12 @@ def add_ml_commands(subparsers: argparse._SubParsersAction) -> None:
         "--st-class-keep", type=float, default=None, help="per-class thresholds keeping this share of each class"
     )
     sim.add_argument("--st-steps", type=int, default=None, help="student steps (default: profile)")
+    sim.add_argument(
+        "--st-encoder-lr",
+        type=_positive_float,
+        default=None,
+        help="the student's encoder learning rate (default: profile)",
+    )
     sim.add_argument(
         "--st-generations",
         type=_positive_int,
@@ -225,6 +241,7 @@ def handle_simulate(args: argparse.Namespace) -> int:
         self_training_threshold=args.st_threshold,
         self_training_class_keep=args.st_class_keep,
         self_training_steps=args.st_steps,
+        self_training_encoder_lr=args.st_encoder_lr,
         self_training_generations=args.st_generations,
         self_training_teacher=args.st_teacher,
         self_training_options=args.st_options,

@@ -258,6 +258,8 @@ def test_cli_plot_and_evaluate_write_files(
         (["--st-generations", "0"], "must be at least 1"),
         (["--st-generations", "two"], "expected a whole number"),
         (["--st-options", "[1]"], "expected a JSON object"),
+        (["--st-encoder-lr", "0"], "must be above 0"),
+        (["--st-encoder-lr", "fast"], "expected a number"),
         (["--st-teacher", "committee"], "invalid choice: 'committee'"),
         (["--initial-ids", "/nonexistent/ids.txt"], "cannot read the id file"),
     ],
