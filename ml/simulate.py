@@ -35,7 +35,7 @@ from typing import Any
 
 from ml.al_round import RoundSettings, SelfTrainingSettings, round_seed, run_round, train_config
 from ml.interfaces import ProgressFn, TrainConfig, no_progress
-from ml.profiles import SELF_TRAINING_TEACHER, WARM_START_DEFAULT
+from ml.profiles import SELF_TRAINING_TEACHER, WARM_START_DEFAULT, profile_self_training
 from ml.sam.models import sha256_of
 
 ROUND_FILE = "round_{:03d}.json"
@@ -293,7 +293,7 @@ def train_fingerprint(config: SimulationConfig) -> dict[str, Any]:
 
 
 # What a run file without the field was made with, where the field's default is no longer that.
-FORMER_DEFAULTS: dict[str, Any] = {"self_training_teacher": "round"}
+FORMER_DEFAULTS: dict[str, Any] = {"self_training_teacher": "round", "self_training_encoder_lr": 1e-4}
 
 
 def _check_run_file(config: SimulationConfig) -> None:
@@ -306,7 +306,7 @@ def _check_run_file(config: SimulationConfig) -> None:
         if "train_fingerprint" not in saved:  # a run folder from before fingerprints: its config fields decide
             ignore.add("train_fingerprint")
         if not config.self_training:  # no student, no teacher
-            ignore.add("self_training_teacher")
+            ignore.update(("self_training_teacher", "self_training_encoder_lr"))
         # A field added after the run was made reads as its default (the run was made with that behaviour), or as
         # the value it had then where the default changed since.
         defaults = {f.name: f.default for f in fields(SimulationConfig) if f.default is not MISSING}
@@ -359,9 +359,13 @@ def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress)
 
     config.out = Path(config.out)
     config.out.mkdir(parents=True, exist_ok=True)
-    if config.self_training and config.self_training_teacher is None:
-        # The run file names the teacher the run had, not "the profile's" (a default that may change).
-        config.self_training_teacher = SELF_TRAINING_TEACHER[config.profile]
+    if config.self_training:
+        # The run file names the teacher and the student's encoder learning rate the run had, not "the profile's"
+        # (a default that may change).
+        if config.self_training_teacher is None:
+            config.self_training_teacher = SELF_TRAINING_TEACHER[config.profile]
+        if config.self_training_encoder_lr is None:
+            config.self_training_encoder_lr = profile_self_training(config.profile, num_classes=2).encoder_lr
     _check_run_file(config)
     ds = _open(config)
     initial = (

@@ -379,7 +379,7 @@ def test_the_students_encoder_learning_rate_is_its_own() -> None:
         return round_settings(config, 3, final=True)
 
     default, faster = final(), final(self_training_encoder_lr=3e-4)
-    assert student_config(default, 5).encoder_lr == 1e-4  # the profile's
+    assert student_config(default, 5).encoder_lr == 1e-3  # the profile's
     assert student_config(faster, 5).encoder_lr == 3e-4
     # Only the student's: the round's model and a supervised teacher keep the profile's.
     assert train_config(faster, 5, warm=False).encoder_lr == 1e-4

@@ -334,22 +334,26 @@ def _one_self_trained_round(dataset: Path, out: Path, cache: Path):
     return replace(_config(dataset, out, "ueq", cache, self_training=True, self_training_steps=1), rounds=0, budget="4")
 
 
-def test_a_self_trained_run_records_the_teacher_it_had(dataset: Path, tmp_path: Path) -> None:
-    # No teacher given: the profile's, written into the run file, so that a later change of the default is a
-    # different configuration, not a silent one. A run file from before the field was made with the round's model.
-    from ml.profiles import SELF_TRAINING_TEACHER
+def test_a_self_trained_run_records_the_teacher_and_learning_rate_it_had(dataset: Path, tmp_path: Path) -> None:
+    # No teacher or student encoder learning rate given: the profile's, written into the run file, so that a later
+    # change of the default is a different configuration, not a silent one. A run file from before a field was made
+    # with the round's model as teacher and 1e-4.
+    from ml.profiles import SELF_TRAINING, SELF_TRAINING_TEACHER
     from ml.simulate import RUN_FILE, run_simulation
 
     out, cache = tmp_path / "st", tmp_path / "cache"
     config = _one_self_trained_round(dataset, out, cache)
-    assert config.self_training_teacher is None
+    assert config.self_training_teacher is None and config.self_training_encoder_lr is None
     (record,) = run_simulation(config)
     saved = json.loads((out / RUN_FILE).read_text())
     assert saved["self_training_teacher"] == SELF_TRAINING_TEACHER["cpu"] == record["pseudo_labels"]["teacher"]
+    assert saved["self_training_encoder_lr"] == SELF_TRAINING["cpu"]["encoder_lr"] == 1e-3
 
-    del saved["self_training_teacher"]
+    del saved["self_training_teacher"], saved["self_training_encoder_lr"]
     (out / RUN_FILE).write_text(json.dumps(saved))
-    again = _one_self_trained_round(dataset, out, cache)
+    again = replace(_one_self_trained_round(dataset, out, cache), self_training_encoder_lr=1e-4)
     assert len(run_simulation(replace(again, self_training_teacher="round"))) == 1
     with pytest.raises(ValueError, match="self_training_teacher"):
         run_simulation(replace(again, self_training_teacher="supervised"))
+    with pytest.raises(ValueError, match="self_training_encoder_lr"):
+        run_simulation(replace(again, self_training_teacher="round", self_training_encoder_lr=None))
