@@ -38,6 +38,9 @@ class SelfTrainingSettings:
     steps: int | None = None  # None: the profile's
     crop_size: int | None = None
     encoder_lr: float | None = None  # the student's encoder learning rate; None: the profile's
+    # A supervised teacher's encoder learning rate (the ensemble's supervised member's too); None: the profile's
+    # supervised one.
+    teacher_encoder_lr: float | None = None
     options: dict[str, Any] = field(default_factory=dict)
     # Noisy-student iterations: each later student learns from the pseudo-labels of the one before (1: one student).
     generations: int = 1
@@ -162,8 +165,8 @@ def student_config(settings: RoundSettings, num_classes: int) -> TrainConfig:
 
 def supervised_teacher_config(settings: RoundSettings, num_classes: int) -> TrainConfig:
     """The supervised teacher's TrainConfig: the profile's supervised schedule (the round's explicit steps and crop
-    winning) with the student's loss."""
-    return profile_train_config(
+    winning, and the self-training's teacher encoder learning rate) with the student's loss."""
+    config = profile_train_config(
         "supervised",
         settings.profile,
         num_classes,
@@ -174,6 +177,9 @@ def supervised_teacher_config(settings: RoundSettings, num_classes: int) -> Trai
         encoder=settings.encoder,
         options=SUPERVISED_TEACHER_OPTIONS,
     )
+    if settings.self_training is not None and settings.self_training.teacher_encoder_lr is not None:
+        config.encoder_lr = settings.self_training.teacher_encoder_lr
+    return config
 
 
 def _file_key(parts: Any) -> str:

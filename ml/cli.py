@@ -132,6 +132,12 @@ def add_ml_commands(subparsers: argparse._SubParsersAction) -> None:
         help="the student's encoder learning rate (default: profile)",
     )
     sim.add_argument(
+        "--st-teacher-encoder-lr",
+        type=_positive_float,
+        default=None,
+        help="a supervised teacher's encoder learning rate (default: the profile's supervised one)",
+    )
+    sim.add_argument(
         "--st-generations",
         type=_positive_int,
         default=1,
@@ -242,6 +248,7 @@ def handle_simulate(args: argparse.Namespace) -> int:
         self_training_class_keep=args.st_class_keep,
         self_training_steps=args.st_steps,
         self_training_encoder_lr=args.st_encoder_lr,
+        self_training_teacher_encoder_lr=args.st_teacher_encoder_lr,
         self_training_generations=args.st_generations,
         self_training_teacher=args.st_teacher,
         self_training_options=args.st_options,

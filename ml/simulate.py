@@ -74,6 +74,7 @@ class SimulationConfig:
     self_training_class_keep: float | None = None  # per-class thresholds (ml.pseudo.class_thresholds)
     self_training_steps: int | None = None  # None: the profile's
     self_training_encoder_lr: float | None = None  # None: the profile's
+    self_training_teacher_encoder_lr: float | None = None  # a supervised teacher's; None: the profile's supervised
     self_training_options: dict[str, Any] = field(default_factory=dict)
     self_training_generations: int = 1  # noisy-student iterations of the final model
     # round | supervised | ensemble (SelfTrainingSettings.teacher); None: the profile's
@@ -160,6 +161,7 @@ def round_settings(config: SimulationConfig, round_index: int, final: bool) -> R
             class_keep=config.self_training_class_keep,
             steps=config.self_training_steps,
             encoder_lr=config.self_training_encoder_lr,
+            teacher_encoder_lr=config.self_training_teacher_encoder_lr,
             crop_size=config.crop_size,
             options=dict(config.self_training_options),
             generations=config.self_training_generations,
@@ -306,7 +308,7 @@ def _check_run_file(config: SimulationConfig) -> None:
         if "train_fingerprint" not in saved:  # a run folder from before fingerprints: its config fields decide
             ignore.add("train_fingerprint")
         if not config.self_training:  # no student, no teacher
-            ignore.update(("self_training_teacher", "self_training_encoder_lr"))
+            ignore.update(("self_training_teacher", "self_training_encoder_lr", "self_training_teacher_encoder_lr"))
         # A field added after the run was made reads as its default (the run was made with that behaviour), or as
         # the value it had then where the default changed since.
         defaults = {f.name: f.default for f in fields(SimulationConfig) if f.default is not MISSING}
@@ -366,6 +368,10 @@ def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress)
             config.self_training_teacher = SELF_TRAINING_TEACHER[config.profile]
         if config.self_training_encoder_lr is None:
             config.self_training_encoder_lr = profile_self_training(config.profile, num_classes=2).encoder_lr
+        if config.self_training_teacher == "round" and config.self_training_teacher_encoder_lr is not None:
+            raise ValueError(
+                "self_training_teacher_encoder_lr is a supervised teacher's; this run's teacher is the round's model"
+            )
     _check_run_file(config)
     ds = _open(config)
     initial = (

@@ -384,3 +384,8 @@ def test_the_students_encoder_learning_rate_is_its_own() -> None:
     # Only the student's: the round's model and a supervised teacher keep the profile's.
     assert train_config(faster, 5, warm=False).encoder_lr == 1e-4
     assert supervised_teacher_config(faster, 5).encoder_lr == 1e-4
+    # The supervised teacher's has its own setting, and it leaves the student's and the round's model's alone.
+    taught = final(self_training_teacher_encoder_lr=1e-3, self_training_encoder_lr=3e-4)
+    assert supervised_teacher_config(taught, 5).encoder_lr == 1e-3
+    assert student_config(taught, 5).encoder_lr == 3e-4
+    assert train_config(taught, 5, warm=False).encoder_lr == 1e-4

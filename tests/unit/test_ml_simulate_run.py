@@ -260,6 +260,7 @@ def test_cli_plot_and_evaluate_write_files(
         (["--st-options", "[1]"], "expected a JSON object"),
         (["--st-encoder-lr", "0"], "must be above 0"),
         (["--st-encoder-lr", "fast"], "expected a number"),
+        (["--st-teacher-encoder-lr=-1e-3"], "must be above 0"),
         (["--st-teacher", "committee"], "invalid choice: 'committee'"),
         (["--initial-ids", "/nonexistent/ids.txt"], "cannot read the id file"),
     ],
@@ -357,3 +358,17 @@ def test_a_self_trained_run_records_the_teacher_and_learning_rate_it_had(dataset
         run_simulation(replace(again, self_training_teacher="supervised"))
     with pytest.raises(ValueError, match="self_training_encoder_lr"):
         run_simulation(replace(again, self_training_teacher="round", self_training_encoder_lr=None))
+
+
+def test_a_teacher_learning_rate_needs_a_supervised_teacher(dataset: Path, tmp_path: Path) -> None:
+    from ml.simulate import RUN_FILE, run_simulation
+
+    out = tmp_path / "st"
+    config = replace(
+        _one_self_trained_round(dataset, out, tmp_path / "cache"),
+        self_training_teacher="round",
+        self_training_teacher_encoder_lr=1e-3,
+    )
+    with pytest.raises(ValueError, match="self_training_teacher_encoder_lr is a supervised teacher's"):
+        run_simulation(config)
+    assert not (out / RUN_FILE).exists()  # refused before anything is written
