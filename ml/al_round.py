@@ -38,8 +38,8 @@ class SelfTrainingSettings:
     steps: int | None = None  # None: the profile's
     crop_size: int | None = None
     encoder_lr: float | None = None  # the student's encoder learning rate; None: the profile's
-    # A supervised teacher's encoder learning rate (the ensemble's supervised member's too); None: the profile's
-    # supervised one.
+    # A supervised teacher's encoder learning rate (the ensemble's supervised member's, and a supervised round's own
+    # model's, which teaches as it is); None: the profile's supervised one.
     teacher_encoder_lr: float | None = None
     options: dict[str, Any] = field(default_factory=dict)
     # Noisy-student iterations: each later student learns from the pseudo-labels of the one before (1: one student).
@@ -131,7 +131,7 @@ def round_seed(seed: int, round_index: int, salt: int = 0) -> int:
 
 
 def train_config(settings: RoundSettings, num_classes: int, warm: bool) -> TrainConfig:
-    return profile_train_config(
+    config = profile_train_config(
         settings.method,
         settings.profile,
         num_classes,
@@ -145,6 +145,10 @@ def train_config(settings: RoundSettings, num_classes: int, warm: bool) -> Train
         encoder=settings.encoder,
         options=settings.train_options,
     )
+    st = settings.self_training
+    if settings.method == "supervised" and st is not None and st.teacher_encoder_lr is not None:
+        config.encoder_lr = st.teacher_encoder_lr  # a supervised round's own model is its student's teacher
+    return config
 
 
 def student_config(settings: RoundSettings, num_classes: int) -> TrainConfig:

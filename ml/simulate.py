@@ -360,7 +360,6 @@ def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress)
     from ml.selection import get_strategy
 
     config.out = Path(config.out)
-    config.out.mkdir(parents=True, exist_ok=True)
     if config.self_training:
         # The run file names the teacher and the student's encoder learning rate the run had, not "the profile's"
         # (a default that may change).
@@ -368,10 +367,13 @@ def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress)
             config.self_training_teacher = SELF_TRAINING_TEACHER[config.profile]
         if config.self_training_encoder_lr is None:
             config.self_training_encoder_lr = profile_self_training(config.profile, num_classes=2).encoder_lr
-        if config.self_training_teacher == "round" and config.self_training_teacher_encoder_lr is not None:
+        round_teaches = config.self_training_teacher == "round" and config.method != "supervised"
+        if round_teaches and config.self_training_teacher_encoder_lr is not None:
             raise ValueError(
-                "self_training_teacher_encoder_lr is a supervised teacher's; this run's teacher is the round's model"
+                "self_training_teacher_encoder_lr is a supervised teacher's; this run's teacher is its "
+                f"{config.method} round model"
             )
+    config.out.mkdir(parents=True, exist_ok=True)
     _check_run_file(config)
     ds = _open(config)
     initial = (

@@ -389,3 +389,9 @@ def test_the_students_encoder_learning_rate_is_its_own() -> None:
     assert supervised_teacher_config(taught, 5).encoder_lr == 1e-3
     assert student_config(taught, 5).encoder_lr == 3e-4
     assert train_config(taught, 5, warm=False).encoder_lr == 1e-4
+    # A supervised round's own model teaches as it is: the teacher's rate is its rate, in the final round only.
+    supervised = final(method="supervised", self_training_teacher_encoder_lr=1e-3)
+    assert train_config(supervised, 5, warm=False).encoder_lr == 1e-3
+    ranking = round_settings(SimulationConfig(data=Path("d"), out=Path("o"), method="supervised", self_training=True,
+                                              self_training_teacher_encoder_lr=1e-3), 0, final=False)  # fmt: skip
+    assert train_config(ranking, 5, warm=False).encoder_lr == 1e-4
