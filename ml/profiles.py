@@ -50,7 +50,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
 # The self-trained final model (ml.ssl.self_training, ml.al_round): its student's schedule per profile. cpu: the
 # student's encoder learns at 1e-3 (every other model's at 1e-4): it sees ~2,000 pseudo-labelled Mars images in 600
 # steps, and on the pipeline's own 63 labels 1e-3 beat 1e-4 by +1.5 on the mean of 5 seeds [+2.4, +1.4, +2.2, +4.5,
-# -3.1] at no cost in time (bench NOTES, twentieth and twenty-first passes). paper: not measured.
+# -3.1], on random-query labels by +2.7 [+1.3, +4.0, +3.1, +2.2, +2.8], at no cost in time (bench NOTES, twentieth
+# and twenty-first passes). paper: not measured.
 SELF_TRAINING: dict[str, dict[str, Any]] = {
     "cpu": {"crop_size": 192, "batch_labeled": 8, "batch_unlabeled": 8, "steps": 600, "encoder_lr": 1e-3},
     "paper": dict(_PAPER),
