@@ -130,6 +130,12 @@ def round_seed(seed: int, round_index: int, salt: int = 0) -> int:
     return seed * 100_003 + round_index * 1_009 + salt
 
 
+def supervised_model_teaches(method: str, teacher: str) -> bool:
+    """Whether a supervised model teaches the student (so a teacher encoder learning rate has a model to set): a
+    supervised teacher, the ensemble's supervised member, or a supervised round's own model, which teaches as it is."""
+    return teacher != "round" or method == "supervised"
+
+
 def train_config(settings: RoundSettings, num_classes: int, warm: bool) -> TrainConfig:
     config = profile_train_config(
         settings.method,

@@ -33,7 +33,14 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ml.al_round import RoundSettings, SelfTrainingSettings, round_seed, run_round, train_config
+from ml.al_round import (
+    RoundSettings,
+    SelfTrainingSettings,
+    round_seed,
+    run_round,
+    supervised_model_teaches,
+    train_config,
+)
 from ml.interfaces import ProgressFn, TrainConfig, no_progress
 from ml.profiles import SELF_TRAINING_TEACHER, WARM_START_DEFAULT, profile_self_training
 from ml.sam.models import sha256_of
@@ -367,8 +374,8 @@ def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress)
             config.self_training_teacher = SELF_TRAINING_TEACHER[config.profile]
         if config.self_training_encoder_lr is None:
             config.self_training_encoder_lr = profile_self_training(config.profile, num_classes=2).encoder_lr
-        round_teaches = config.self_training_teacher == "round" and config.method != "supervised"
-        if round_teaches and config.self_training_teacher_encoder_lr is not None:
+        supervised_teaches = supervised_model_teaches(config.method, config.self_training_teacher)
+        if not supervised_teaches and config.self_training_teacher_encoder_lr is not None:
             raise ValueError(
                 "self_training_teacher_encoder_lr is a supervised teacher's; this run's teacher is its "
                 f"{config.method} round model"
