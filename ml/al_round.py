@@ -38,6 +38,7 @@ class SelfTrainingSettings:
     steps: int | None = None  # None: the profile's
     crop_size: int | None = None
     encoder_lr: float | None = None  # the student's encoder learning rate; None: the profile's
+    encoder: str | None = None  # the student's network encoder (ml.network.ENCODERS); None: the round's
     # A supervised teacher's encoder learning rate (the ensemble's supervised member's, and a supervised round's own
     # model's, which teaches as it is); None: the profile's supervised one.
     teacher_encoder_lr: float | None = None
@@ -168,7 +169,7 @@ def student_config(settings: RoundSettings, num_classes: int) -> TrainConfig:
         crop_size=st.crop_size,
         encoder_lr=st.encoder_lr,
         device=settings.device,
-        encoder=settings.encoder,
+        encoder=st.encoder or settings.encoder,
         options=st.options,
     )
 

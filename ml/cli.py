@@ -132,6 +132,9 @@ def add_ml_commands(subparsers: argparse._SubParsersAction) -> None:
         help="the student's encoder learning rate (default: profile)",
     )
     sim.add_argument(
+        "--st-encoder", default=None, help="the student's encoder, lite0 | lite2 | resnet50 (default: --encoder)"
+    )
+    sim.add_argument(
         "--st-teacher-encoder-lr",
         type=_positive_float,
         default=None,
@@ -214,7 +217,7 @@ def add_ml_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handle_simulate(args: argparse.Namespace) -> int:
-    from ml.simulate import SimulationConfig, plot, run_simulation
+    from ml.simulate import SimulationConfig, check_config, plot, run_simulation
 
     _set_threads(args.threads)
     config = SimulationConfig(
@@ -248,6 +251,7 @@ def handle_simulate(args: argparse.Namespace) -> int:
         self_training_class_keep=args.st_class_keep,
         self_training_steps=args.st_steps,
         self_training_encoder_lr=args.st_encoder_lr,
+        self_training_encoder=args.st_encoder,
         self_training_teacher_encoder_lr=args.st_teacher_encoder_lr,
         self_training_generations=args.st_generations,
         self_training_teacher=args.st_teacher,
@@ -259,6 +263,11 @@ def handle_simulate(args: argparse.Namespace) -> int:
         train_options=args.train_options,
         effort=args.effort,
     )
+    try:
+        check_config(config)
+    except ValueError as error:
+        print(f"marslabel simulate: {error}", file=sys.stderr)
+        return 2
     records = run_simulation(config)
     png = plot([args.out], args.out / "label_efficiency.png")
     for r in records:

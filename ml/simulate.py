@@ -81,6 +81,7 @@ class SimulationConfig:
     self_training_class_keep: float | None = None  # per-class thresholds (ml.pseudo.class_thresholds)
     self_training_steps: int | None = None  # None: the profile's
     self_training_encoder_lr: float | None = None  # None: the profile's
+    self_training_encoder: str | None = None  # the student's encoder; None: the rounds' (`encoder`)
     self_training_teacher_encoder_lr: float | None = None  # a supervised teacher's; None: the profile's supervised
     self_training_options: dict[str, Any] = field(default_factory=dict)
     self_training_generations: int = 1  # noisy-student iterations of the final model
@@ -168,6 +169,7 @@ def round_settings(config: SimulationConfig, round_index: int, final: bool) -> R
             class_keep=config.self_training_class_keep,
             steps=config.self_training_steps,
             encoder_lr=config.self_training_encoder_lr,
+            encoder=config.self_training_encoder,
             teacher_encoder_lr=config.self_training_teacher_encoder_lr,
             crop_size=config.crop_size,
             options=dict(config.self_training_options),
@@ -315,7 +317,14 @@ def _check_run_file(config: SimulationConfig) -> None:
         if "train_fingerprint" not in saved:  # a run folder from before fingerprints: its config fields decide
             ignore.add("train_fingerprint")
         if not config.self_training:  # no student, no teacher
-            ignore.update(("self_training_teacher", "self_training_encoder_lr", "self_training_teacher_encoder_lr"))
+            ignore.update(
+                (
+                    "self_training_teacher",
+                    "self_training_encoder_lr",
+                    "self_training_teacher_encoder_lr",
+                    "self_training_encoder",
+                )
+            )
         # A field added after the run was made reads as its default (the run was made with that behaviour), or as
         # the value it had then where the default changed since.
         defaults = {f.name: f.default for f in fields(SimulationConfig) if f.default is not MISSING}
@@ -359,6 +368,22 @@ def initial_ids(config: SimulationConfig, ds: _Datasets, count: int) -> list[str
     return sorted(i for i, _ in first_set(ds.pool, ds.pool_ids, count, method=config.start, seed=seed))
 
 
+def check_config(config: SimulationConfig) -> None:
+    """Refuse, with ValueError naming the field, a configuration that cannot run, before anything is written."""
+    from ml.network import ENCODERS
+
+    for name, encoder in (("encoder", config.encoder), ("self_training_encoder", config.self_training_encoder)):
+        if encoder is not None and encoder not in ENCODERS:
+            raise ValueError(f"{name}: unknown encoder {encoder!r}; choose one of {sorted(ENCODERS)}")
+    teacher = config.self_training_teacher or SELF_TRAINING_TEACHER[config.profile]
+    lr_without_teacher = not supervised_model_teaches(config.method, teacher)
+    if config.self_training and config.self_training_teacher_encoder_lr is not None and lr_without_teacher:
+        raise ValueError(
+            "self_training_teacher_encoder_lr is a supervised teacher's; this run's teacher is its "
+            f"{config.method} round model"
+        )
+
+
 def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress) -> list[dict[str, Any]]:
     """Run (or resume) every round; returns the round records."""
     from tqdm import tqdm
@@ -367,6 +392,7 @@ def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress)
     from ml.selection import get_strategy
 
     config.out = Path(config.out)
+    check_config(config)
     if config.self_training:
         # The run file names the teacher and the student's encoder learning rate the run had, not "the profile's"
         # (a default that may change).
@@ -374,12 +400,6 @@ def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress)
             config.self_training_teacher = SELF_TRAINING_TEACHER[config.profile]
         if config.self_training_encoder_lr is None:
             config.self_training_encoder_lr = profile_self_training(config.profile, num_classes=2).encoder_lr
-        supervised_teaches = supervised_model_teaches(config.method, config.self_training_teacher)
-        if not supervised_teaches and config.self_training_teacher_encoder_lr is not None:
-            raise ValueError(
-                "self_training_teacher_encoder_lr is a supervised teacher's; this run's teacher is its "
-                f"{config.method} round model"
-            )
     config.out.mkdir(parents=True, exist_ok=True)
     _check_run_file(config)
     ds = _open(config)

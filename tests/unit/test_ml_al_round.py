@@ -395,3 +395,20 @@ def test_the_students_encoder_learning_rate_is_its_own() -> None:
     ranking = round_settings(SimulationConfig(data=Path("d"), out=Path("o"), method="supervised", self_training=True,
                                               self_training_teacher_encoder_lr=1e-3), 0, final=False)  # fmt: skip
     assert train_config(ranking, 5, warm=False).encoder_lr == 1e-4
+
+
+def test_the_student_may_have_its_own_encoder() -> None:
+    from ml.al_round import student_config, supervised_teacher_config, train_config
+    from ml.simulate import SimulationConfig, round_settings
+
+    def final(**more: Any) -> Any:
+        config = SimulationConfig(data=Path("d"), out=Path("o"), self_training=True, **more)
+        return round_settings(config, 3, final=True)
+
+    assert student_config(final(), 5).encoder == "lite0"  # the rounds'
+    assert student_config(final(encoder="lite2"), 5).encoder == "lite2"
+    larger = final(self_training_encoder="lite2")
+    assert student_config(larger, 5).encoder == "lite2"
+    # The teacher, and the round's model that ranks the pool, keep the rounds' encoder.
+    assert train_config(larger, 5, warm=False).encoder == "lite0"
+    assert supervised_teacher_config(larger, 5).encoder == "lite0"

@@ -372,3 +372,39 @@ def test_a_teacher_learning_rate_needs_a_supervised_teacher(dataset: Path, tmp_p
     with pytest.raises(ValueError, match="a supervised teacher's; this run's teacher is its cps-mars"):
         run_simulation(config)
     assert not out.exists()  # refused before anything is written
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--st-encoder", "lite9"], "self_training_encoder: unknown encoder 'lite9'; choose one of"),
+        (["--encoder", "vit"], "encoder: unknown encoder 'vit'"),
+        (["--st-teacher", "round", "--st-teacher-encoder-lr", "1e-3"], "this run's teacher is its cps-mars round"),
+    ],
+)
+def test_cli_refuses_a_configuration_that_cannot_run(
+    dataset: Path, tmp_path: Path, args: list[str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ml.cli import main
+
+    out = tmp_path / "out"
+    assert main(["simulate", "--data", str(dataset), "--out", str(out), "--self-training", *args]) == 2
+    assert named in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_student_with_its_own_encoder_is_recorded_and_evaluated(dataset: Path, tmp_path: Path) -> None:
+    # The final model is the student: its checkpoint carries its encoder, so evaluate loads it as it was trained.
+    from ml.checkpoint import load
+    from ml.cli import main
+    from ml.simulate import RUN_FILE, run_simulation
+
+    out = tmp_path / "st"
+    config = replace(_one_self_trained_round(dataset, out, tmp_path / "cache"), self_training_encoder="lite2")
+    (record,) = run_simulation(config)
+    assert json.loads((out / RUN_FILE).read_text())["self_training_encoder"] == "lite2"
+    assert load(record["checkpoint"])["config"]["encoder"] == "lite2"
+    result = tmp_path / "eval.json"
+    argv = ["evaluate", "--model", record["checkpoint"], "--data", str(dataset), "--split", "val", "--device", "cpu"]
+    assert main([*argv, "--out", str(result)]) == 0
+    assert json.loads(result.read_text())["miou"] == pytest.approx(record["miou"])
