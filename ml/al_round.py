@@ -138,7 +138,10 @@ def supervised_model_teaches(method: str, teacher: str) -> bool:
 
 
 def train_config(settings: RoundSettings, num_classes: int, warm: bool) -> TrainConfig:
-    config = profile_train_config(
+    st = settings.self_training
+    # A supervised final round's own model is its student's teacher, so the teacher's encoder rate is its rate.
+    teacher_lr = st.teacher_encoder_lr if settings.method == "supervised" and st is not None else None
+    return profile_train_config(
         settings.method,
         settings.profile,
         num_classes,
@@ -150,12 +153,9 @@ def train_config(settings: RoundSettings, num_classes: int, warm: bool) -> Train
         decoder_dropout=settings.strategy == "bald",
         device=settings.device,
         encoder=settings.encoder,
+        encoder_lr=teacher_lr,
         options=settings.train_options,
     )
-    st = settings.self_training
-    if settings.method == "supervised" and st is not None and st.teacher_encoder_lr is not None:
-        config.encoder_lr = st.teacher_encoder_lr  # a supervised round's own model is its student's teacher
-    return config
 
 
 def student_config(settings: RoundSettings, num_classes: int) -> TrainConfig:
@@ -177,7 +177,7 @@ def student_config(settings: RoundSettings, num_classes: int) -> TrainConfig:
 def supervised_teacher_config(settings: RoundSettings, num_classes: int) -> TrainConfig:
     """The supervised teacher's TrainConfig: the profile's supervised schedule (the round's explicit steps and crop
     winning, and the self-training's teacher encoder learning rate) with the student's loss."""
-    config = profile_train_config(
+    return profile_train_config(
         "supervised",
         settings.profile,
         num_classes,
@@ -186,11 +186,9 @@ def supervised_teacher_config(settings: RoundSettings, num_classes: int) -> Trai
         crop_size=settings.crop_size,
         device=settings.device,
         encoder=settings.encoder,
+        encoder_lr=settings.self_training.teacher_encoder_lr if settings.self_training is not None else None,
         options=SUPERVISED_TEACHER_OPTIONS,
     )
-    if settings.self_training is not None and settings.self_training.teacher_encoder_lr is not None:
-        config.encoder_lr = settings.self_training.teacher_encoder_lr
-    return config
 
 
 def _file_key(parts: Any) -> str:

@@ -88,6 +88,7 @@ def profile_train_config(
     decoder_dropout: bool = False,
     device: str = "auto",
     encoder: str | None = None,
+    encoder_lr: float | None = None,
     options: dict[str, Any] | None = None,
 ) -> TrainConfig:
     """The TrainConfig of `method` under `profile`; explicit arguments override the profile.
@@ -119,6 +120,8 @@ def profile_train_config(
     )
     if encoder is not None:
         config.encoder = encoder
+    if encoder_lr is not None:
+        config.encoder_lr = encoder_lr
     return config
 
 
