@@ -371,6 +371,12 @@ CONFIGS: dict[str, BenchConfig] = {
         {"self_training_encoder_lr": 1e-3, "self_training_encoder": "lite2"},
         sup_loss="wce+dice",
     ),
+    # ... and its ueq − random control: the same final model on the random-query run's labels.
+    "st-random-4r-kcenter-supteacher-elr10-slite2": _self_trained_on(
+        "st-random-4r-kcenter",
+        {"self_training_encoder_lr": 1e-3, "self_training_encoder": "lite2"},
+        sup_loss="wce+dice",
+    ),
 }
 
 
@@ -525,6 +531,9 @@ COMPARISONS = (
     ("st-ueq-4r-kcenter-supteacher-elr10", "st-random-4r-kcenter-supteacher-elr10"),
     ("st-random-4r-kcenter-supteacher-elr10", "st-random-4r-kcenter-supteacher"),
     ("st-ueq-4r-kcenter-supteacher-elr10-telr10", "st-ueq-4r-kcenter-supteacher-elr10"),
+    ("st-ueq-4r-kcenter-supteacher-elr10-slite2", "st-ueq-4r-kcenter-supteacher-elr10"),
+    ("st-random-4r-kcenter-supteacher-elr10-slite2", "st-random-4r-kcenter-supteacher-elr10"),
+    ("st-ueq-4r-kcenter-supteacher-elr10-slite2", "st-random-4r-kcenter-supteacher-elr10-slite2"),
     ("st-ueq-4r-kcenter-supteacher", "st-random-4r-kcenter-supteacher"),
     ("st-ueq-4r-kcenter-e2e", "st-ueq-4r-kcenter-supteacher"),
     ("st-ueq-4r-kcenter-ensteacher", "st-ueq-4r-kcenter"),
