@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ml.al_round import (
+    TEACHERS,
     RoundSettings,
     SelfTrainingSettings,
     round_seed,
@@ -375,6 +376,12 @@ def check_config(config: SimulationConfig) -> None:
     for name, encoder in (("encoder", config.encoder), ("self_training_encoder", config.self_training_encoder)):
         if encoder is not None and encoder not in ENCODERS:
             raise ValueError(f"{name}: unknown encoder {encoder!r}; choose one of {sorted(ENCODERS)}")
+    if config.profile not in SELF_TRAINING_TEACHER:
+        raise ValueError(f"profile: unknown profile {config.profile!r}; choose one of {sorted(SELF_TRAINING_TEACHER)}")
+    if config.self_training_teacher is not None and config.self_training_teacher not in TEACHERS:
+        raise ValueError(
+            f"self_training_teacher: unknown teacher {config.self_training_teacher!r}; choose one of {list(TEACHERS)}"
+        )
     teacher = config.self_training_teacher or SELF_TRAINING_TEACHER[config.profile]
     lr_without_teacher = not supervised_model_teaches(config.method, teacher)
     if config.self_training and config.self_training_teacher_encoder_lr is not None and lr_without_teacher:

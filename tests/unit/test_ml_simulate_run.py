@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -390,6 +392,25 @@ def test_cli_refuses_a_configuration_that_cannot_run(
     out = tmp_path / "out"
     assert main(["simulate", "--data", str(dataset), "--out", str(out), "--self-training", *args]) == 2
     assert named in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"profile": "gpu"}, "profile: unknown profile 'gpu'; choose one of ['cpu', 'paper']"),
+        ({"self_training_teacher": "committee"}, "self_training_teacher: unknown teacher 'committee'"),
+        ({"self_training_encoder": "lite9"}, "self_training_encoder: unknown encoder 'lite9'"),
+    ],
+)
+def test_run_simulation_refuses_what_cannot_run_before_writing(
+    tmp_path: Path, fields: dict[str, Any], named: str
+) -> None:
+    from ml.simulate import SimulationConfig, run_simulation
+
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=re.escape(named)):
+        run_simulation(SimulationConfig(data=tmp_path, out=out, self_training=True, **fields))
     assert not out.exists()
 
 
