@@ -372,7 +372,12 @@ def initial_ids(config: SimulationConfig, ds: _Datasets, count: int) -> list[str
 def check_config(config: SimulationConfig) -> None:
     """Refuse, with ValueError naming the field, a configuration that cannot run, before anything is written."""
     from ml.network import ENCODERS
+    from ml.selection import get_strategy
 
+    try:
+        get_strategy(config.strategy)
+    except ValueError as error:
+        raise ValueError(f"strategy: {error}") from error
     for name, encoder in (("encoder", config.encoder), ("self_training_encoder", config.self_training_encoder)):
         if encoder is not None and encoder not in ENCODERS:
             raise ValueError(f"{name}: unknown encoder {encoder!r}; choose one of {sorted(ENCODERS)}")
@@ -396,7 +401,6 @@ def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress)
     from tqdm import tqdm
 
     from ml.data import SubsetSource
-    from ml.selection import get_strategy
 
     config.out = Path(config.out)
     check_config(config)
@@ -418,7 +422,6 @@ def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress)
     budget = resolve_count(config.budget, len(ds.pool_ids))
     sizes = query_sizes(initial, budget, config.rounds)
     warm = WARM_START_DEFAULT[config.profile] if config.warm_start is None else config.warm_start
-    get_strategy(config.strategy)  # fail before training on an unknown name
     labeled = initial_ids(config, ds, initial)
     records: list[dict[str, Any]] = []
     previous: Path | None = None

@@ -381,6 +381,7 @@ def test_a_teacher_learning_rate_needs_a_supervised_teacher(dataset: Path, tmp_p
     [
         (["--st-encoder", "lite9"], "self_training_encoder: unknown encoder 'lite9'; choose one of"),
         (["--encoder", "vit"], "encoder: unknown encoder 'vit'"),
+        (["--strategy", "coreset"], "strategy: unknown scoring strategy 'coreset'"),
         (["--st-teacher", "round", "--st-teacher-encoder-lr", "1e-3"], "this run's teacher is its cps-mars round"),
     ],
 )
@@ -401,6 +402,7 @@ def test_cli_refuses_a_configuration_that_cannot_run(
         ({"profile": "gpu"}, "profile: unknown profile 'gpu'; choose one of ['cpu', 'paper']"),
         ({"self_training_teacher": "committee"}, "self_training_teacher: unknown teacher 'committee'"),
         ({"self_training_encoder": "lite9"}, "self_training_encoder: unknown encoder 'lite9'"),
+        ({"strategy": "coreset"}, "strategy: unknown scoring strategy 'coreset'; known: "),
     ],
 )
 def test_run_simulation_refuses_what_cannot_run_before_writing(
