@@ -38,7 +38,9 @@ class SelfTrainingSettings:
     steps: int | None = None  # None: the profile's
     crop_size: int | None = None
     encoder_lr: float | None = None  # the student's encoder learning rate; None: the profile's
-    encoder: str | None = None  # the student's network encoder (ml.network.ENCODERS); None: the round's
+    # The student's network encoder (ml.network.ENCODERS); None: the round's where the round names one, else the
+    # profile's student encoder (ml.profiles.SELF_TRAINING).
+    encoder: str | None = None
     # A supervised teacher's encoder learning rate (the ensemble's supervised member's, and a supervised round's own
     # model's, which teaches as it is); None: the profile's supervised one.
     teacher_encoder_lr: float | None = None

@@ -39,6 +39,7 @@ from ml.al_round import (
     SelfTrainingSettings,
     round_seed,
     run_round,
+    student_config,
     supervised_model_teaches,
     train_config,
 )
@@ -82,7 +83,8 @@ class SimulationConfig:
     self_training_class_keep: float | None = None  # per-class thresholds (ml.pseudo.class_thresholds)
     self_training_steps: int | None = None  # None: the profile's
     self_training_encoder_lr: float | None = None  # None: the profile's
-    self_training_encoder: str | None = None  # the student's encoder; None: the rounds' (`encoder`)
+    # The student's encoder; None: the rounds' where `encoder` is set, else the profile's student encoder.
+    self_training_encoder: str | None = None
     self_training_teacher_encoder_lr: float | None = None  # a supervised teacher's; None: the profile's supervised
     self_training_options: dict[str, Any] = field(default_factory=dict)
     self_training_generations: int = 1  # noisy-student iterations of the final model
@@ -313,6 +315,9 @@ def _check_run_file(config: SimulationConfig) -> None:
     current = {**config.to_json(), "train_fingerprint": train_fingerprint(config)}
     if path.exists():
         saved = _renamed(json.loads(path.read_text()))
+        if saved.get("self_training_encoder") is None:
+            # Made before the profile named a student encoder: the student had the rounds' encoder.
+            saved["self_training_encoder"] = saved.get("encoder") or TrainConfig.encoder
         # Where files go and how fast it runs do not change a run's results.
         ignore = {"out", "device", "score_batch_size", "eval_batch_size", "checkpoint_dir", "round_cache", "effort"}
         if "train_fingerprint" not in saved:  # a run folder from before fingerprints: its config fields decide
@@ -411,6 +416,9 @@ def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress)
             config.self_training_teacher = SELF_TRAINING_TEACHER[config.profile]
         if config.self_training_encoder_lr is None:
             config.self_training_encoder_lr = profile_self_training(config.profile, num_classes=2).encoder_lr
+        if config.self_training_encoder is None:
+            final = round_settings(config, config.rounds, final=True)
+            config.self_training_encoder = student_config(final, num_classes=2).encoder
     config.out.mkdir(parents=True, exist_ok=True)
     _check_run_file(config)
     ds = _open(config)

@@ -89,6 +89,11 @@ class SelfTrainingRequest(RequestModel):
         "ST++ does) or `ensemble` (both, their probabilities averaged); default: the profile's "
         f"({', '.join(f'{k}: {v}' for k, v in SELF_TRAINING_TEACHER.items())})",
     )
+    encoder: Literal["lite0", "lite2", "resnet50"] | None = Field(
+        None,
+        description="the student's network encoder (the teacher and the model that ranks the pool keep the "
+        "round's); default: the round's `encoder`",
+    )
 
 
 class RoundCreate(RequestModel):

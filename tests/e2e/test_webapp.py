@@ -217,6 +217,7 @@ def test_dashboard_round_progress_curve_queue_and_export(
             "class_keep": None,
             "steps": int(TINY_ROUND["steps"]),
             "teacher": "supervised",
+            "encoder": None,  # the round's
         }, stored
         page.hover("#curve-svg circle.point")
         tooltip = page.locator("#curve .tooltip")

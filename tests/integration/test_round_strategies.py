@@ -111,15 +111,17 @@ def test_warm_start_then_self_training(
         assert "method_model" not in model.metrics
 
     # A cold start is asked for explicitly; a self-training request that names no teacher gets the profile's, and
-    # the model version says which it was.
+    # the model version says which it was. One that names its student's encoder gets it.
     third = _start(job_client, lead, project_id, method="cps-mars", strategy="ueq", budget=2, warm_start=False,
-                   self_training={"steps": 2}, **TINY).json()  # fmt: skip
+                   self_training={"steps": 2, "encoder": "lite2"}, **TINY).json()  # fmt: skip
     assert third["params"]["self_training"]["teacher"] is None
     job = _wait_round(job_settings, third["job_id"], celery_worker)
     assert job.result["warm_start"] is False
     with factory() as check:
         model = check.scalars(select(ModelVersion).where(ModelVersion.round_id == third["id"])).one()
         assert model.metrics["pseudo_labels"]["teacher"] == SELF_TRAINING_TEACHER["cpu"]
+        assert model.config["encoder"] == "lite2"
+        assert model.metrics["method_model"]["encoder"] == "lite0"
 
 
 def test_self_training_threshold_out_of_range_is_refused(job_client: TestClient, session: Session, headers) -> None:
@@ -137,8 +139,11 @@ def test_self_training_threshold_out_of_range_is_refused(job_client: TestClient,
     assert response.status_code == 422 and "threshold" in response.text
 
 
-def test_an_unknown_self_training_teacher_is_refused(job_client: TestClient, session: Session, headers) -> None:
-    project_id, _ = make_synthetic_project(session, name="bad-teacher")
+@pytest.mark.parametrize(("field", "value"), [("teacher", "committee"), ("encoder", "vit")])
+def test_an_unknown_self_training_teacher_or_student_encoder_is_refused(
+    job_client: TestClient, session: Session, headers, field: str, value: str
+) -> None:
+    project_id, _ = make_synthetic_project(session, name=f"bad-{field}")
     response = _start(
         job_client,
         headers[Role.lead],
@@ -146,11 +151,11 @@ def test_an_unknown_self_training_teacher_is_refused(job_client: TestClient, ses
         method="cps-mars",
         strategy="ueq",
         budget=1,
-        self_training={"teacher": "committee"},
+        self_training={field: value},
         **TINY,
     )
     assert response.status_code == 422, response.text
-    assert response.json()["errors"][0]["loc"][-2:] == ["self_training", "teacher"]
+    assert response.json()["errors"][0]["loc"][-2:] == ["self_training", field]
     assert job_client.get(f"/api/v1/projects/{project_id}/rounds", headers=headers[Role.lead]).json() == []
 
 

@@ -399,16 +399,23 @@ def test_the_students_encoder_learning_rate_is_its_own() -> None:
 
 def test_the_student_may_have_its_own_encoder() -> None:
     from ml.al_round import student_config, supervised_teacher_config, train_config
+    from ml.profiles import SELF_TRAINING
     from ml.simulate import SimulationConfig, round_settings
 
     def final(**more: Any) -> Any:
         config = SimulationConfig(data=Path("d"), out=Path("o"), self_training=True, **more)
         return round_settings(config, 3, final=True)
 
-    assert student_config(final(), 5).encoder == "lite0"  # the rounds'
-    assert student_config(final(encoder="lite2"), 5).encoder == "lite2"
-    larger = final(self_training_encoder="lite2")
-    assert student_config(larger, 5).encoder == "lite2"
+    # Rounds that name no encoder: the profile's student encoder, where it names one; neither profile does.
+    default = final()
+    assert "encoder" not in SELF_TRAINING["cpu"] and student_config(default, 5).encoder == "lite0"
+    assert train_config(default, 5, warm=False).encoder == supervised_teacher_config(default, 5).encoder == "lite0"
+    assert student_config(final(self_training_encoder="lite2"), 5).encoder == "lite2"
+    # Rounds that name one: the student has it too, unless the self-training names its own.
+    assert student_config(final(encoder="resnet50"), 5).encoder == "resnet50"
+    assert student_config(final(encoder="lite0"), 5).encoder == "lite0"
+    smaller = final(encoder="lite2", self_training_encoder="lite0")
+    assert student_config(smaller, 5).encoder == "lite0"
     # The teacher, and the round's model that ranks the pool, keep the rounds' encoder.
-    assert train_config(larger, 5, warm=False).encoder == "lite0"
-    assert supervised_teacher_config(larger, 5).encoder == "lite0"
+    assert train_config(smaller, 5, warm=False).encoder == "lite2"
+    assert supervised_teacher_config(smaller, 5).encoder == "lite2"

@@ -351,8 +351,11 @@ def test_a_self_trained_run_records_the_teacher_and_learning_rate_it_had(dataset
     saved = json.loads((out / RUN_FILE).read_text())
     assert saved["self_training_teacher"] == SELF_TRAINING_TEACHER["cpu"] == record["pseudo_labels"]["teacher"]
     assert saved["self_training_encoder_lr"] == SELF_TRAINING["cpu"]["encoder_lr"] == 1e-3
+    assert saved["self_training_encoder"] == "lite0"  # the rounds'; the cpu profile names no student encoder
 
+    # A run file from before the student's encoder was written: its student had the rounds' encoder.
     del saved["self_training_teacher"], saved["self_training_encoder_lr"]
+    saved["self_training_encoder"] = None
     (out / RUN_FILE).write_text(json.dumps(saved))
     again = replace(_one_self_trained_round(dataset, out, cache), self_training_encoder_lr=1e-4)
     assert len(run_simulation(replace(again, self_training_teacher="round"))) == 1
@@ -360,6 +363,8 @@ def test_a_self_trained_run_records_the_teacher_and_learning_rate_it_had(dataset
         run_simulation(replace(again, self_training_teacher="supervised"))
     with pytest.raises(ValueError, match="self_training_encoder_lr"):
         run_simulation(replace(again, self_training_teacher="round", self_training_encoder_lr=None))
+    with pytest.raises(ValueError, match=r"\(self_training_encoder\)"):
+        run_simulation(replace(again, self_training_teacher="round", self_training_encoder="lite2"))
 
 
 def test_a_teacher_learning_rate_needs_a_supervised_teacher(dataset: Path, tmp_path: Path) -> None:
@@ -417,7 +422,8 @@ def test_run_simulation_refuses_what_cannot_run_before_writing(
 
 
 def test_a_student_with_its_own_encoder_is_recorded_and_evaluated(dataset: Path, tmp_path: Path) -> None:
-    # The final model is the student: its checkpoint carries its encoder, so evaluate loads it as it was trained.
+    # The final model is the student, here a Lite2 one under Lite0 rounds: its checkpoint carries its encoder, so
+    # evaluate loads it as it was trained.
     from ml.checkpoint import load
     from ml.cli import main
     from ml.simulate import RUN_FILE, run_simulation
@@ -427,6 +433,7 @@ def test_a_student_with_its_own_encoder_is_recorded_and_evaluated(dataset: Path,
     (record,) = run_simulation(config)
     assert json.loads((out / RUN_FILE).read_text())["self_training_encoder"] == "lite2"
     assert load(record["checkpoint"])["config"]["encoder"] == "lite2"
+    assert record["train_config"]["encoder"] == "lite0"  # the round's own model, which ranked the pool
     result = tmp_path / "eval.json"
     argv = ["evaluate", "--model", record["checkpoint"], "--data", str(dataset), "--split", "val", "--device", "cpu"]
     assert main([*argv, "--out", str(result)]) == 0

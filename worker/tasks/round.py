@@ -48,6 +48,7 @@ def round_settings(params: dict[str, Any], index: int) -> RoundSettings:
             class_keep=st.get("class_keep"),
             steps=st.get("steps"),
             teacher=st.get("teacher"),  # None: the profile's
+            encoder=st.get("encoder"),  # None: the round's, else the profile's
         )
         if st
         else None,
