@@ -316,7 +316,7 @@ def _check_run_file(config: SimulationConfig) -> None:
     if path.exists():
         saved = _renamed(json.loads(path.read_text()))
         if saved.get("self_training_encoder") is None:
-            # Made before the profile named a student encoder: the student had the rounds' encoder.
+            # Made before the student's encoder was written here: the student had the rounds' encoder.
             saved["self_training_encoder"] = saved.get("encoder") or TrainConfig.encoder
         # Where files go and how fast it runs do not change a run's results.
         ignore = {"out", "device", "score_batch_size", "eval_batch_size", "checkpoint_dir", "round_cache", "effort"}
