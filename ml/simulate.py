@@ -44,7 +44,7 @@ from ml.al_round import (
     train_config,
 )
 from ml.interfaces import ProgressFn, TrainConfig, no_progress
-from ml.profiles import SELF_TRAINING_TEACHER, WARM_START_DEFAULT, profile_self_training
+from ml.profiles import SELF_TRAINING_TEACHER, WARM_START_DEFAULT
 from ml.sam.models import sha256_of
 
 ROUND_FILE = "round_{:03d}.json"
@@ -414,11 +414,11 @@ def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress)
         # (a default that may change).
         if config.self_training_teacher is None:
             config.self_training_teacher = SELF_TRAINING_TEACHER[config.profile]
+        student = student_config(round_settings(config, config.rounds, final=True), num_classes=2)
         if config.self_training_encoder_lr is None:
-            config.self_training_encoder_lr = profile_self_training(config.profile, num_classes=2).encoder_lr
+            config.self_training_encoder_lr = student.encoder_lr
         if config.self_training_encoder is None:
-            final = round_settings(config, config.rounds, final=True)
-            config.self_training_encoder = student_config(final, num_classes=2).encoder
+            config.self_training_encoder = student.encoder
     config.out.mkdir(parents=True, exist_ok=True)
     _check_run_file(config)
     ds = _open(config)

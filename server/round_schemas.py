@@ -23,6 +23,8 @@ _COUNT = r"0*[1-9][0-9]{0,8}"
 _PERCENT = r"0*100(?:\.0+)?|0*[1-9][0-9]?(?:\.[0-9]+)?|0*\.[0-9]*[1-9][0-9]*"
 BUDGET_PATTERN = rf"^\s*(?:(?P<count>{_COUNT})|(?P<percent>{_PERCENT})\s*%)\s*$"
 BUDGET_MAX_CHARS = 32
+# A network encoder a round or its student may name (ml.network.ENCODERS, which imports torch).
+Encoder = Literal["lite0", "lite2", "resnet50"]
 
 
 def parse_budget(budget: int | str) -> tuple[int | None, float | None]:
@@ -89,7 +91,7 @@ class SelfTrainingRequest(RequestModel):
         "ST++ does) or `ensemble` (both, their probabilities averaged); default: the profile's "
         f"({', '.join(f'{k}: {v}' for k, v in SELF_TRAINING_TEACHER.items())})",
     )
-    encoder: Literal["lite0", "lite2", "resnet50"] | None = Field(
+    encoder: Encoder | None = Field(
         None,
         description="the student's network encoder (the teacher and the model that ranks the pool keep the "
         "round's); default: the round's `encoder`",
@@ -122,7 +124,7 @@ class RoundCreate(RequestModel):
         description="training crop side; default: the profile's; at most the profile's cap "
         "(MARSLABEL_MAX_CROP_SIZE_CPU, MARSLABEL_MAX_CROP_SIZE_PAPER)",
     )
-    encoder: Literal["lite0", "lite2", "resnet50"] | None = None
+    encoder: Encoder | None = None
     score_batch_size: int = Field(8, ge=1, le=256)
     warm_start: bool | None = Field(
         None,
