@@ -52,6 +52,9 @@ class SelfTrainingSettings:
     # cpu profile the round's CPS model at 63 labels scores 4-5 points below plain supervised training on as many
     # labels. None: the profile's (ml.profiles.SELF_TRAINING_TEACHER).
     teacher: str | None = None
+    # The teacher's pool probabilities averaged with those of the left-right mirrored image (ml.predict's flip) before
+    # the threshold: a pixel the two views disagree on loses confidence and drops out of the pseudo-labels.
+    teacher_flip: bool = False
 
 
 @dataclass
@@ -334,7 +337,9 @@ def _pseudo_pool(
     st = settings.self_training
     assert st is not None
     ids = list(unlabeled)
-    predictor = load_predictor(predictor_checkpoint, device=settings.device, batch_size=settings.score_batch_size)
+    predictor = load_predictor(
+        predictor_checkpoint, device=settings.device, batch_size=settings.score_batch_size, flip=st.teacher_flip
+    )
     write_predictions(predictor, pool, ids, folder, settings.score_batch_size, progress)
     thresholds = class_thresholds(folder, ids, num_classes, st.threshold, st.class_keep)
     pseudo_pool = PseudoLabelSource(SubsetSource(pool, ids), folder, labeled, thresholds)
@@ -370,6 +375,8 @@ def _self_train(
     share = 1.0 / generations
     # Each teacher's pool predictions are its own (a shared workdir may hold another teacher's).
     first_folder = "predictions" if st.teacher == "round" else f"predictions-{st.teacher}-teacher"
+    if st.teacher_flip:
+        first_folder += "-flip"
     source: Path | Sequence[Path] = teacher
     folder, info, last = workdir / first_folder, None, None
     history: list[dict[str, Any]] = []
@@ -393,6 +400,8 @@ def _self_train(
         key_parts: list[Any] = [asdict(student), st.threshold, st.class_keep]
         if st.teacher != "round":
             key_parts.append({"teacher": st.teacher})
+        if st.teacher_flip:
+            key_parts.append({"teacher_flip": True})
         if generation > 1:
             key_parts.append({"generation": generation})
         key = _file_key(key_parts)
@@ -537,6 +546,8 @@ def run_round(
             _span(progress, low, low + shares[2] + shares[3], "self-training"),
         )
         pseudo_info["teacher"] = st.teacher
+        if st.teacher_flip:
+            pseudo_info["teacher_flip"] = True
         low += shares[2] + shares[3]
     assert model is not None
     evaluation = None
@@ -558,6 +569,11 @@ def run_round(
             teacher_eval = evaluate(teachers, val, class_ids=settings.class_ids, device=settings.device)
             pseudo_info["teacher_miou"] = teacher_eval["miou"]
             pseudo_info["teacher_per_class_iou"] = teacher_eval["per_class_iou"]
+            if settings.self_training is not None and settings.self_training.teacher_flip:
+                # The teacher as it pseudo-labelled: with the mirrored image.
+                flipped = evaluate(teachers, val, class_ids=settings.class_ids, device=settings.device, flip=True)
+                pseudo_info["teacher_flip_miou"] = flipped["miou"]
+                pseudo_info["teacher_flip_per_class_iou"] = flipped["per_class_iou"]
             if len(teachers) > 1:
                 members = [(t, evaluate(t, val, class_ids=settings.class_ids, device=settings.device))
                            for t in teachers]  # fmt: skip

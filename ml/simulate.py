@@ -90,6 +90,7 @@ class SimulationConfig:
     self_training_generations: int = 1  # noisy-student iterations of the final model
     # round | supervised | ensemble (SelfTrainingSettings.teacher); None: the profile's
     self_training_teacher: str | None = None
+    self_training_teacher_flip: bool = False  # the teacher pseudo-labels with the mirrored image too
     score_batch_size: int = 8
     eval_batch_size: int = 8
     top_k_percent: float | None = None
@@ -178,6 +179,7 @@ def round_settings(config: SimulationConfig, round_index: int, final: bool) -> R
             options=dict(config.self_training_options),
             generations=config.self_training_generations,
             teacher=config.self_training_teacher,
+            teacher_flip=config.self_training_teacher_flip,
         )
     return RoundSettings(
         method=config.method,
@@ -329,6 +331,7 @@ def _check_run_file(config: SimulationConfig) -> None:
                     "self_training_encoder_lr",
                     "self_training_teacher_encoder_lr",
                     "self_training_encoder",
+                    "self_training_teacher_flip",
                 )
             )
         # A field added after the run was made reads as its default (the run was made with that behaviour), or as

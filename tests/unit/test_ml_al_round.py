@@ -419,3 +419,42 @@ def test_the_student_may_have_its_own_encoder() -> None:
     # The teacher, and the round's model that ranks the pool, keep the rounds' encoder.
     assert train_config(smaller, 5, warm=False).encoder == "lite2"
     assert supervised_teacher_config(smaller, 5).encoder == "lite2"
+
+
+@pytest.mark.ml
+def test_a_flipping_teacher_pseudo_labels_with_the_mirrored_image_in_a_folder_of_its_own(
+    tmp_path: Path, round_data: RoundData
+) -> None:
+    # The teacher's stored pool predictions are its probabilities averaged with the mirrored image's, kept apart
+    # from a plain teacher's in a shared workdir, and its student is another file; val records the teacher both ways.
+    from ml.al_round import evaluate, run_round
+    from ml.predict import load_predictor
+    from ml.pseudo import read_prediction
+
+    pool, val, source, unlabeled = round_data
+    workdir = tmp_path / "round"
+
+    def last_round(flip: bool) -> Any:
+        settings = tiny_self_trained("supervised", "random", teacher_flip=flip)
+        return run_round(settings, labeled=source, pool=pool, unlabeled=unlabeled, val=val, num_classes=9,
+                         workdir=workdir, rank=False)  # fmt: skip
+
+    plain, flipped = last_round(False), last_round(True)
+    assert flipped.teachers == plain.teachers  # one teacher, read two ways
+    assert flipped.checkpoint != plain.checkpoint and flipped.checkpoint.exists() and plain.checkpoint.exists()
+    (teacher,) = flipped.teachers
+    folder = workdir / "predictions-supervised-teacher-flip"
+    assert folder.is_dir() and (workdir / "predictions-supervised-teacher").is_dir()
+    image = pool.load_image(unlabeled[0])[None]
+    probs = load_predictor(teacher, device="cpu", flip=True).predict_proba(image)[0]
+    unflipped = load_predictor(teacher, device="cpu").predict_proba(image)[0]
+    stored = read_prediction(folder, unlabeled[0])
+    assert stored is not None and np.array_equal(stored[0], probs.argmax(axis=0))
+    # The confidence stored is the averaged one (to its 1/255 step), which the plain prediction's is not.
+    np.testing.assert_allclose(stored[1], probs.max(axis=0), atol=0.5 / 255 + 1e-6)
+    assert np.abs(unflipped.max(axis=0) - probs.max(axis=0)).max() > 2 / 255
+
+    info = flipped.pseudo_info
+    assert info is not None and info["teacher_flip"] is True and "teacher_flip" not in (plain.pseudo_info or {})
+    assert info["teacher_miou"] == plain.pseudo_info["teacher_miou"]  # type: ignore[index]
+    assert info["teacher_flip_miou"] == evaluate(teacher, val, device="cpu", flip=True)["miou"]

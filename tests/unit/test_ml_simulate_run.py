@@ -366,6 +366,28 @@ def test_a_self_trained_run_records_the_teacher_and_learning_rate_it_had(dataset
     with pytest.raises(ValueError, match=r"\(self_training_encoder\)"):
         run_simulation(replace(again, self_training_teacher="round", self_training_encoder="lite2"))
 
+    # ... and before the teacher could pseudo-label with the mirrored image: it did not.
+    saved = json.loads((out / RUN_FILE).read_text())
+    assert saved["self_training_teacher_flip"] is False
+    del saved["self_training_teacher_flip"]
+    (out / RUN_FILE).write_text(json.dumps(saved))
+    assert len(run_simulation(replace(again, self_training_teacher="round"))) == 1
+    with pytest.raises(ValueError, match=r"\(self_training_teacher_flip\)"):
+        run_simulation(replace(again, self_training_teacher="round", self_training_teacher_flip=True))
+
+
+def test_the_cli_runs_a_student_whose_teacher_flips(dataset: Path, tmp_path: Path) -> None:
+    from ml.cli import main
+    from ml.simulate import RUN_FILE
+
+    out = tmp_path / "out"
+    tiny = ["--initial", "4", "--budget", "4", "--rounds", "0", "--steps", "2", "--crop", "64", "--st-steps", "1"]
+    args = ["simulate", "--data", str(dataset), "--out", str(out), "--device", "cpu", "--self-training", *tiny]
+    assert main([*args, "--st-teacher-flip"]) == 0
+    assert json.loads((out / RUN_FILE).read_text())["self_training_teacher_flip"] is True
+    (record,) = [json.loads(p.read_text()) for p in out.glob("round_*.json")]
+    assert record["pseudo_labels"]["teacher_flip"] is True and "teacher_flip_miou" in record["pseudo_labels"]
+
 
 def test_a_teacher_learning_rate_needs_a_supervised_teacher(dataset: Path, tmp_path: Path) -> None:
     from ml.simulate import run_simulation
