@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ml.allocator import held_memory
 from ml.interfaces import ProgressFn, SampleSource, TrainConfig, TrainResult, no_progress
 from ml.ssl.cps_mars import CpsMars
 from ml.ssl.engine import Trainer
@@ -38,7 +39,8 @@ def train(
     if method is None:
         raise ValueError(f"unknown method {config.method!r}; choose one of {sorted(METHODS)}")
     trainer = Trainer(method, config, labeled, unlabeled, val, Path(checkpoint_path), progress, resume, init_from)
-    return trainer.run()
+    with held_memory():
+        return trainer.run()
 
 
 __all__ = ["METHODS", "train"]
