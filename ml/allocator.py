@@ -11,7 +11,6 @@ side by side by bench/allocator_speed.py. Off glibc (macOS, musl) this does noth
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,14 +30,13 @@ _enabled = True
 
 @cache
 def _glibc() -> ctypes.CDLL | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
+    """The C library this process runs on, where it is glibc (the one with malloc_trim); else None."""
     try:
-        libc = ctypes.CDLL(name)
+        libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version  # noqa: B018 (only glibc has it)
         libc.mallopt.argtypes, libc.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
         libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
-    except (OSError, AttributeError):  # not glibc
+    except (OSError, AttributeError):
         return None
     return libc
 
