@@ -307,6 +307,24 @@ CONFIGS: dict[str, BenchConfig] = {
     # are the budget figure, and its rounds must reproduce st-ueq-4r-kcenter's labels and its final model
     # st-ueq-4r-kcenter-supteacher's figure.
     "st-ueq-4r-kcenter-e2e": _kcenter_pipeline("supervised"),
+    # ... and again with what changed since that run (the student's encoder at 1e-3, the adopted elr10; training's
+    # held allocator, ml/allocator.py): the budget figure of the pipeline as it is now, and a check that its rounds
+    # and its final model still reproduce the committed labels and elr10's figure.
+    "st-ueq-4r-kcenter-elr10-e2e": BenchConfig(
+        "cps-mars",
+        "ueq",
+        "1%",
+        "3%",
+        4,
+        seeds=SEEDS5,
+        candidates=None,
+        sim={
+            "self_training": True,
+            "start": "kcenter",
+            "self_training_teacher": "supervised",
+            "self_training_encoder_lr": 1e-3,
+        },
+    ),
     # The whole pipeline again, its final model taught by both: the round's CPS model (better on rock) and a
     # supervised model of the labels (better on soil, sand and bedrock), their probabilities averaged. Run end to
     # end, not on the pipeline's committed labels: the last round's CPS model is a warm fine-tune of round 3's, and
@@ -556,6 +574,7 @@ COMPARISONS = (
     ("st-ueq-4r-kcenter-supteacher-elr10-tflip", "st-random-4r-kcenter-supteacher-elr10-tflip"),
     ("st-ueq-4r-kcenter-supteacher", "st-random-4r-kcenter-supteacher"),
     ("st-ueq-4r-kcenter-e2e", "st-ueq-4r-kcenter-supteacher"),
+    ("st-ueq-4r-kcenter-elr10-e2e", "st-ueq-4r-kcenter-supteacher-elr10"),
     ("st-ueq-4r-kcenter-ensteacher", "st-ueq-4r-kcenter"),
     ("st-ueq-4r-kcenter-ensteacher", "st-ueq-4r-kcenter-supteacher"),
     ("st-ueq-4r-kcenter-ensteacher", "sup-3pct"),
