@@ -2,7 +2,7 @@
 
 With glibc's default thresholds, the large buffers a training step frees go back to the kernel (unmapped, or
 trimmed off the top of the heap), and the next step faults their pages in again: on this project's 2-core CPUs a
-fifth to a half of a step's time was system time. `held_memory` raises the mmap and trim thresholds while a
+quarter to a half of a slow step's time was system time. `held_memory` raises the mmap and trim thresholds while a
 training runs, so freed buffers stay in the process for the next step, and afterwards puts glibc's fixed defaults
 back and trims the heap, so that a long-lived worker does not keep its largest job's memory. The ratio is measured
 side by side by bench/allocator_speed.py. Off glibc (macOS, musl) this does nothing.
