@@ -432,6 +432,7 @@ def run_config(
     checkpoints go to bench/runs/<that folder's name>/."""
     import torch
 
+    from ml.interfaces import TrainConfig
     from ml.simulate import SimulationConfig, run_simulation
 
     torch.set_num_threads(threads)
@@ -447,7 +448,7 @@ def run_config(
             sim.setdefault("self_training_teacher", "round")
             sim.setdefault("self_training_encoder_lr", 1e-4)
             # ... and its student's encoder: the rounds' where it names none, as every run so far had.
-            sim.setdefault("self_training_encoder", sim.get("encoder", "lite0"))
+            sim.setdefault("self_training_encoder", sim.get("encoder") or TrainConfig.encoder)
         labels_of = sim.pop("labels_of", None)
         if labels_of is not None and not smoke:
             sim["initial_ids"] = final_labels(results_root / f"{labels_of}-seed{seed}")

@@ -569,7 +569,7 @@ def run_round(
             teacher_eval = evaluate(teachers, val, class_ids=settings.class_ids, device=settings.device)
             pseudo_info["teacher_miou"] = teacher_eval["miou"]
             pseudo_info["teacher_per_class_iou"] = teacher_eval["per_class_iou"]
-            if settings.self_training is not None and settings.self_training.teacher_flip:
+            if st is not None and st.teacher_flip:
                 # The teacher as it pseudo-labelled: with the mirrored image.
                 flipped = evaluate(teachers, val, class_ids=settings.class_ids, device=settings.device, flip=True)
                 pseudo_info["teacher_flip_miou"] = flipped["miou"]
