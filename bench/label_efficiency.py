@@ -393,6 +393,14 @@ CONFIGS: dict[str, BenchConfig] = {
         {"self_training_encoder_lr": 1e-3, "self_training_teacher_flip": True},
         sup_loss="wce+dice",
     ),
+    # The adopted final model whose student gets, on half of its pseudo-labelled crops each step, the rarest class's
+    # human-labelled pixels from the step's labelled crops (ml.ssl.strong_aug.paste_rare_class): one change against
+    # elr10. The 0.9 threshold leaves the student almost no rock from its teacher, and rock decides the seeds.
+    "st-ueq-4r-kcenter-supteacher-elr10-paste": _self_trained_on(
+        "st-ueq-4r-kcenter",
+        {"self_training_encoder_lr": 1e-3, "self_training_options": {"rare_paste": 0.5}},
+        sup_loss="wce+dice",
+    ),
 }
 
 
@@ -554,6 +562,7 @@ COMPARISONS = (
     ("st-random-4r-kcenter-supteacher-elr10-slite2", "st-random-4r-kcenter-supteacher-elr10"),
     ("st-ueq-4r-kcenter-supteacher-elr10-slite2", "st-random-4r-kcenter-supteacher-elr10-slite2"),
     ("st-ueq-4r-kcenter-supteacher-elr10-tflip", "st-ueq-4r-kcenter-supteacher-elr10"),
+    ("st-ueq-4r-kcenter-supteacher-elr10-paste", "st-ueq-4r-kcenter-supteacher-elr10"),
     ("st-ueq-4r-kcenter-supteacher", "st-random-4r-kcenter-supteacher"),
     ("st-ueq-4r-kcenter-e2e", "st-ueq-4r-kcenter-supteacher"),
     ("st-ueq-4r-kcenter-elr10-e2e", "st-ueq-4r-kcenter-supteacher-elr10"),

@@ -1,5 +1,6 @@
 """Batch-level strong augmentations: AugIN (METHODS §2.5), CPS CutMix boxes (§3.1), the S5Mars
-SAM-Mix object paste with its CutMix box (§2.6), and ST++'s photometric perturbation of pseudo-labelled images.
+SAM-Mix object paste with its CutMix box (§2.6), ST++'s photometric perturbation of pseudo-labelled images, and a
+paste of the rarest labelled class onto them.
 
 Until SAM automatic masks are available, candidate objects for SAM-Mix are the connected components
 of each labelled image's classes (`label_component_masks`); anything with the `CandidateMasks`
@@ -86,6 +87,45 @@ def boxes_to_mask(boxes: list[list[tuple[int, int, int, int]]], height: int, wid
         for y0, x0, y1, x1 in sample:
             mask[i, y0:y1, x0:x1] = True
     return mask
+
+
+# ----------------------------------------------------------------------------- rare-class paste
+
+
+def paste_rare_class(
+    image: torch.Tensor,
+    target: torch.Tensor,
+    source_image: torch.Tensor,
+    source_label: torch.Tensor,
+    class_weights: torch.Tensor,
+    share: float,
+    rng: np.random.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Paste human-labelled pixels of the rarest class onto a pseudo-labelled batch (a ClassMix restricted to the
+    rare class and to human labels). The rarest class is the labelled set's, the one of largest `class_weights`
+    (ml.losses.enet_class_weights; an absent class shares that weight but never appears in a label). Each of the B
+    images of `image` / `target` (B×3×H×W / B×H×W, as large as the labelled crops) receives, with probability
+    `share`, that class's pixels of one crop of `source_label` (B_l×H×W, 255 ignored) that holds it, image and
+    label, where they are. A labelled batch without the class pastes nothing. A 0.9 threshold leaves a student
+    almost no rock from its teacher; this gives it the labelled rock on other ground."""
+    if share <= 0:
+        return image, target
+    present = [int(c) for c in torch.unique(source_label).tolist() if 0 <= c < class_weights.numel()]
+    rarest = float(class_weights.max())
+    rare = max(present, key=lambda c: float(class_weights[c]), default=None)
+    if rare is None or float(class_weights[rare]) < rarest * (1 - 1e-6):
+        return image, target
+    masks = source_label == rare
+    holders = [int(j) for j in torch.nonzero(masks.flatten(1).any(dim=1)).flatten().tolist()]
+    image, target = image.clone(), target.clone()
+    for i in range(image.shape[0]):
+        if rng.random() >= share:
+            continue
+        j = holders[int(rng.integers(len(holders)))]
+        m = masks[j]
+        image[i] = torch.where(m, source_image[j], image[i])
+        target[i] = torch.where(m, source_label[j], target[i])
+    return image, target
 
 
 # ---------------------------------------------------------------------- photometric (ST++)

@@ -210,8 +210,11 @@ def test_a_second_generation_learns_from_the_first_students_pseudo_labels(
     pool, val, labeled, unlabeled = round_data
 
     def settings(generations: int) -> Any:
-        # The students' pool batches are photometrically perturbed too (ST++), through the real training loop.
-        return tiny_self_trained("supervised", "random", generations=generations, options={"photometric": True})
+        # The students' pool batches are photometrically perturbed too (ST++) and get the rare-class paste, through
+        # the real training loop.
+        return tiny_self_trained(
+            "supervised", "random", generations=generations, options={"photometric": True, "rare_paste": 1.0}
+        )
 
     workdir = tmp_path / "round"
     one = run_round(settings(1), labeled=labeled, pool=pool, unlabeled=unlabeled, val=val, num_classes=9,

@@ -1,4 +1,4 @@
-"""Strong augmentations: AugIN, CPS CutMix boxes, S5Mars box and SAM-Mix paste, candidate masks."""
+"""Strong augmentations: AugIN, CPS CutMix boxes, S5Mars box and SAM-Mix paste, candidate masks, rare-class paste."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from ml.ssl.strong_aug import (
     boxes_to_mask,
     cutmix_boxes,
     label_component_masks,
+    paste_rare_class,
     rand_bbox,
     sam_mix,
 )
@@ -138,3 +139,51 @@ def test_label_component_masks_filter_by_area() -> None:
 def test_augin_rejects_unknown_kind(kind: int) -> None:
     with pytest.raises(ValueError):
         augin(torch.rand(2, 3, 4, 4), kind=kind)
+
+
+def _rare_paste_inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Two pool crops of pseudo-labels 2 / 255; three labelled crops, of which only crop 1 holds class 5 (the set's
+    rarest: the largest weight, shared with the absent class 0), crop 2 holds the less rare class 3."""
+    image = torch.full((2, 3, 8, 8), 10.0)
+    target = torch.full((2, 8, 8), 2, dtype=torch.int64)
+    target[:, 0, :] = 255
+    source_image = torch.arange(3 * 3 * 8 * 8, dtype=torch.float32).view(3, 3, 8, 8) + 100
+    source_label = torch.full((3, 8, 8), 4, dtype=torch.int64)
+    source_label[1, 2:4, 5:8] = 5
+    source_label[1, 7, :] = 255
+    source_label[2, 0:4, 0:4] = 3
+    weights = torch.tensor([3.0, 1.0, 0.5, 2.0, 0.4, 3.0])
+    return image, target, source_image, source_label, weights
+
+
+def test_rare_paste_moves_the_rarest_class_pixels_and_nothing_else() -> None:
+    image, target, source_image, source_label, weights = _rare_paste_inputs()
+    out_image, out_target = paste_rare_class(image, target, source_image, source_label, weights, 1.0,
+                                             np.random.default_rng(0))  # fmt: skip
+    rock = source_label[1] == 5
+    for i in range(2):
+        assert torch.equal(out_target[i][rock], source_label[1][rock])
+        assert torch.equal(out_image[i][:, rock], source_image[1][:, rock])
+        assert torch.equal(out_target[i][~rock], target[i][~rock])  # class 3, 4 and ignored pixels stay
+        assert torch.equal(out_image[i][:, ~rock], image[i][:, ~rock])
+    assert torch.equal(target[0], torch.where(torch.arange(8).view(8, 1) == 0, 255, 2).expand(8, 8))  # inputs kept
+
+
+def test_rare_paste_needs_the_sets_rarest_class_in_the_labelled_batch() -> None:
+    image, target, source_image, source_label, weights = _rare_paste_inputs()
+    rng = np.random.default_rng(0)
+    # Without crop 1 the batch's rarest class is 3, not the set's rarest: nothing is pasted.
+    out_image, out_target = paste_rare_class(image, target, source_image[[0, 2]], source_label[[0, 2]], weights, 1.0,
+                                             rng)  # fmt: skip
+    assert torch.equal(out_image, image) and torch.equal(out_target, target)
+    # Share 0: nothing, and the generator is not drawn from, so a run without the option is the run before it.
+    paste_rare_class(image, target, source_image, source_label, weights, 0.0, rng)
+    assert rng.random() == np.random.default_rng(0).random()
+
+
+def test_rare_paste_share_is_the_chance_of_each_pool_crop() -> None:
+    image, target, source_image, source_label, weights = _rare_paste_inputs()
+    image, target = image.repeat(200, 1, 1, 1), target.repeat(200, 1, 1)
+    _, out = paste_rare_class(image, target, source_image, source_label, weights, 0.3, np.random.default_rng(1))
+    pasted = (out == 5).flatten(1).any(dim=1).float().mean().item()
+    assert 0.2 < pasted < 0.4
