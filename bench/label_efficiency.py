@@ -396,6 +396,8 @@ CONFIGS: dict[str, BenchConfig] = {
     # The adopted final model whose student gets, on half of its pseudo-labelled crops each step, the rarest class's
     # human-labelled pixels from the step's labelled crops (ml.ssl.strong_aug.paste_rare_class): one change against
     # elr10. The 0.9 threshold leaves the student almost no rock from its teacher, and rock decides the seeds.
+    # Seeds 0-2: 0.705, 0.661, 0.704 (-0.6, +0.0, +1.2; rock -4.2, +3.8, +3.5; without rock +0.6, -1.2, +0.4), on
+    # teachers 0.2-0.6 below elr10's (another CPU). Not adopted, random-query control not run (NOTES, 25th pass).
     "st-ueq-4r-kcenter-supteacher-elr10-paste": _self_trained_on(
         "st-ueq-4r-kcenter",
         {"self_training_encoder_lr": 1e-3, "self_training_options": {"rare_paste": 0.5}},
