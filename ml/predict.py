@@ -9,6 +9,7 @@ make one predictor (an ensemble teacher): each checkpoint weighs the same, whate
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +20,25 @@ from torch import nn
 from ml.network import SegmentationNet, autocast_context, build_model, prepare_for_device, resolve_device
 
 STRIDE = 16
+
+
+def inference_channels_last(device: torch.device) -> bool:
+    """Whether prediction runs in channels-last by default: on CUDA (cuDNN) and on CPU, where oneDNN ran the
+    Lite0 DeepLabV3+ forward faster in it (bench/predict_speed.py). Training on CPU stays NCHW (ml.network
+    .prepare_for_device): the backward of its dilated depthwise convolutions is slower in channels-last."""
+    return device.type in ("cuda", "cpu")
+
+
+def _is_channels_last(model: nn.Module) -> bool:
+    return all(p.is_contiguous(memory_format=torch.channels_last) for p in model.parameters() if p.dim() == 4)
+
+
+def _channels_last_view(model: SegmentationNet) -> SegmentationNet:
+    """`model` itself where its weights are channels-last already, else a channels-last copy, so that a training
+    network validated mid-run keeps its own layout."""
+    if _is_channels_last(model):
+        return model
+    return copy.deepcopy(model).to(memory_format=torch.channels_last)
 
 
 class ModelPredictor:
@@ -39,14 +59,14 @@ class ModelPredictor:
             raise ValueError("a predictor needs at least one network")
         if weights is not None and (len(weights) != len(models) or min(weights) < 0 or sum(weights) <= 0):
             raise ValueError(f"{len(models)} networks need as many non-negative weights, got {list(weights)}")
-        self.models = list(models)
+        self.channels_last = inference_channels_last(device) if channels_last is None else channels_last
+        self.models = [_channels_last_view(m) for m in models] if self.channels_last else list(models)
         # None: the plain mean over the networks (one checkpoint's branches)
         self.weights = None if weights is None else np.asarray(weights, dtype=np.float32) / float(sum(weights))
         self.num_classes = num_classes
         self.device = device
         self.batch_size = batch_size
         self.amp = amp
-        self.channels_last = device.type == "cuda" if channels_last is None else channels_last
         self.flip = flip
 
     def _batches(self, images: np.ndarray) -> list[tuple[torch.Tensor, int, int]]:
@@ -146,7 +166,7 @@ def load_predictor(
                 config["encoder"], config["num_classes"], bool(config["decoder_dropout"]), pretrained=False
             )
             net.load_state_dict(state["modules"][name])
-            models.append(prepare_for_device(net, target).eval())
+            models.append(prepare_for_device(net, target, inference_channels_last(target)).eval())
             weights.append(1.0 / len(state["predict_with"]))
     if len({int(c["num_classes"]) for c in configs}) > 1:
         raise ValueError(f"checkpoints of different class counts cannot be averaged: {[str(p) for p in paths]}")

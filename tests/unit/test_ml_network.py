@@ -75,8 +75,32 @@ def test_predictor_any_size_and_mc_dropout() -> None:
     mc = predictor.predict_proba_mc(images[:1], passes=3)
     assert mc.shape == (3, 1, 4, 37, 50)
     assert not np.allclose(mc[0], mc[1])  # dropout active
-    assert not net.training and all(not m.training for m in net.modules() if isinstance(m, nn.BatchNorm2d))
+    (used,) = predictor.models
+    assert not used.training and all(not m.training for m in used.modules() if isinstance(m, nn.BatchNorm2d))
     assert predict_labels(predictor, images).shape == (3, 37, 50)
+
+
+def test_prediction_on_cpu_runs_channels_last_without_touching_the_network_it_was_given() -> None:
+    torch.manual_seed(0)
+    net = build_model("lite0", num_classes=4, pretrained=False)  # in training mode, NCHW: a network mid-training
+    stem = net.model.encoder.model.conv_stem.weight
+    assert not stem.is_contiguous(memory_format=torch.channels_last)
+    default = ModelPredictor([net], 4, resolve_device("cpu"), amp=False)
+    nchw = ModelPredictor([net], 4, resolve_device("cpu"), amp=False, channels_last=False)
+    assert default.channels_last and not nchw.channels_last
+    (held,) = default.models
+    assert held is not net
+    assert held.model.encoder.model.conv_stem.weight.is_contiguous(memory_format=torch.channels_last)
+    assert nchw.models[0] is net
+    images = np.random.default_rng(2).integers(0, 256, (2, 40, 56, 3), dtype=np.uint8)
+    fast = default.predict_proba(images)
+    # The given network is still the training one: NCHW, its own weights, in training mode.
+    assert net.training and net.model.encoder.model.conv_stem.weight is stem
+    assert not stem.is_contiguous(memory_format=torch.channels_last)
+    plain = nchw.predict_proba(images)
+    assert np.allclose(fast, plain, atol=1e-5)  # the same sums in another order
+    assert np.array_equal(fast.argmax(axis=1), plain.argmax(axis=1))
+    assert ModelPredictor([held], 4, resolve_device("cpu")).models[0] is held  # channels-last already: no copy
 
 
 def test_two_branch_predictor_averages() -> None:
