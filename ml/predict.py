@@ -33,7 +33,7 @@ def _is_channels_last(model: nn.Module) -> bool:
     return all(p.is_contiguous(memory_format=torch.channels_last) for p in model.parameters() if p.dim() == 4)
 
 
-def _channels_last_view(model: SegmentationNet) -> SegmentationNet:
+def _in_channels_last(model: SegmentationNet) -> SegmentationNet:
     """`model` itself where its weights are channels-last already, else a channels-last copy, so that a training
     network validated mid-run keeps its own layout."""
     if _is_channels_last(model):
@@ -60,7 +60,7 @@ class ModelPredictor:
         if weights is not None and (len(weights) != len(models) or min(weights) < 0 or sum(weights) <= 0):
             raise ValueError(f"{len(models)} networks need as many non-negative weights, got {list(weights)}")
         self.channels_last = inference_channels_last(device) if channels_last is None else channels_last
-        self.models = [_channels_last_view(m) for m in models] if self.channels_last else list(models)
+        self.models = [_in_channels_last(m) for m in models] if self.channels_last else list(models)
         # None: the plain mean over the networks (one checkpoint's branches)
         self.weights = None if weights is None else np.asarray(weights, dtype=np.float32) / float(sum(weights))
         self.num_classes = num_classes
