@@ -406,8 +406,8 @@ CONFIGS: dict[str, BenchConfig] = {
     # The adopted final model with a 500-step student instead of 600 (its poly schedule ends at 500): one change
     # against elr10. The student is about 17 of the pipeline's 40.4 minutes on a typical 2-core machine (twenty-fifth
     # pass), so 100 steps buy back about 2.8 minutes of the budget; a 1200-step student lost (st-ueq-long), a 300-step
-    # one at 1e-4 lost -0.6 and -2.6 (2x300's first generation). Seeds 0, 1: 0.720, 0.692 (+1.0, +3.2; without rock
-    # +1.5, +1.4); not adopted before five seeds and its random-query control (NOTES, twenty-sixth pass).
+    # one at 1e-4 lost -0.6 and -2.6 (2x300's first generation). Seeds 0-2: 0.720, 0.692, 0.670 (+1.0, +3.2, -2.3),
+    # on teachers 0.6, -0.1 and 1.35 points below elr10's (another CPU); not adopted (NOTES, twenty-sixth pass).
     "st-ueq-4r-kcenter-supteacher-elr10-s500": _self_trained_on(
         "st-ueq-4r-kcenter",
         {"self_training_encoder_lr": 1e-3, "self_training_steps": 500},
