@@ -28,6 +28,7 @@ if str(REPO) not in sys.path:
 from bench.label_efficiency import DATA  # noqa: E402
 from ml.network import build_model  # noqa: E402
 from ml.predict import ModelPredictor, load_predictor  # noqa: E402
+from ml.scoring import resize_square  # noqa: E402
 
 
 def _images(count: int, data: Path) -> tuple[np.ndarray, str]:
@@ -39,14 +40,6 @@ def _images(count: int, data: Path) -> tuple[np.ndarray, str]:
     from ml.synthetic import generate_scene
 
     return np.stack([generate_scene(i, 256)[0] for i in range(count)]), "synthetic scenes (no dev set here)"
-
-
-def _resized(images: np.ndarray, size: int) -> np.ndarray:
-    if images.shape[1] == size and images.shape[2] == size:
-        return images
-    tensor = torch.from_numpy(images).permute(0, 3, 1, 2).float()
-    out = torch.nn.functional.interpolate(tensor, size=(size, size), mode="bilinear", align_corners=False)
-    return out.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
 
 
 def main() -> None:
@@ -62,8 +55,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = torch.device("cpu")
     if args.checkpoint is not None:
-        nets = load_predictor(args.checkpoint, device="cpu").models
-        num_classes = int(nets[0].model.segmentation_head[0].out_channels)
+        loaded = load_predictor(args.checkpoint, device="cpu")
+        nets, num_classes = loaded.models, loaded.num_classes
     else:
         nets, num_classes = [build_model("lite0", 5).eval()], 5
     # The NCHW arm needs NCHW weights: a predictor in channels-last leaves the networks it is given as they are.
@@ -71,7 +64,7 @@ def main() -> None:
     images, source = _images(args.images, args.data)
     print(f"{len(images)} images from {source}, torch threads {torch.get_num_threads()}, batch {args.batch}")
     for size in args.sizes:
-        batch = _resized(images, size)
+        batch = images if images.shape[1:3] == (size, size) else np.stack([resize_square(i, size) for i in images])
         rates: dict[bool, list[float]] = {False: [], True: []}
         probs: dict[bool, np.ndarray] = {}
         predictors = {

@@ -278,7 +278,7 @@ def _batches(
     for sample_id in ids:
         image = source.load_image(sample_id)
         if image_size is not None and image.shape[:2] != (image_size, image_size):
-            image = _resize(image, image_size)
+            image = resize_square(image, image_size)
         if chunk and (image.shape != chunk[0].shape or len(chunk) >= batch_size):
             yield chunk_ids, np.stack(chunk)
             chunk_ids, chunk = [], []
@@ -288,7 +288,8 @@ def _batches(
         yield chunk_ids, np.stack(chunk)
 
 
-def _resize(image: np.ndarray, size: int) -> np.ndarray:
+def resize_square(image: np.ndarray, size: int) -> np.ndarray:
+    """H×W×3 uint8 resized to size×size (bilinear): how a round shrinks pool images for scoring."""
     from PIL import Image
 
     return np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
