@@ -99,7 +99,11 @@ def test_prediction_on_cpu_runs_channels_last_without_touching_the_network_it_wa
     assert not stem.is_contiguous(memory_format=torch.channels_last)
     plain = nchw.predict_proba(images)
     assert np.allclose(fast, plain, atol=1e-5)  # the same sums in another order
-    assert np.array_equal(fast.argmax(axis=1), plain.argmax(axis=1))
+    # ... so the same labels, except where the two best classes are within that rounding of each other.
+    top2 = np.sort(plain, axis=1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 1e-5
+    assert clear.mean() > 0.9
+    assert np.array_equal(fast.argmax(axis=1)[clear], plain.argmax(axis=1)[clear])
     assert ModelPredictor([held], 4, resolve_device("cpu")).models[0] is held  # channels-last already: no copy
 
 
