@@ -44,7 +44,7 @@ from ml.al_round import (
     train_config,
 )
 from ml.interfaces import ProgressFn, TrainConfig, no_progress
-from ml.profiles import SELF_TRAINING_TEACHER, WARM_START_DEFAULT
+from ml.profiles import SELF_TRAINING, SELF_TRAINING_TEACHER, WARM_START_DEFAULT
 from ml.sam.models import sha256_of
 
 ROUND_FILE = "round_{:03d}.json"
@@ -310,6 +310,9 @@ def train_fingerprint(config: SimulationConfig) -> dict[str, Any]:
 
 # What a run file without the field was made with, where the field's default is no longer that.
 FORMER_DEFAULTS: dict[str, Any] = {"self_training_teacher": "round", "self_training_encoder_lr": 1e-4}
+# The student's steps a run file that left them to its profile (null) was made with, per profile, where the
+# profile's value changed since (cpu: 600 until the twenty-seventh pass).
+FORMER_STUDENT_STEPS: dict[str, int] = {"cpu": 600}
 
 
 def _check_run_file(config: SimulationConfig) -> None:
@@ -317,6 +320,9 @@ def _check_run_file(config: SimulationConfig) -> None:
     current = {**config.to_json(), "train_fingerprint": train_fingerprint(config)}
     if path.exists():
         saved = _renamed(json.loads(path.read_text()))
+        if saved.get("self_training") and saved.get("self_training_steps") is None:
+            profile = saved.get("profile", "cpu")
+            saved["self_training_steps"] = FORMER_STUDENT_STEPS.get(profile, SELF_TRAINING[profile]["steps"])
         if saved.get("self_training_encoder") is None:
             # Made before the student's encoder was written here: the student had the rounds' encoder.
             saved["self_training_encoder"] = saved.get("encoder") or TrainConfig.encoder
@@ -413,13 +419,15 @@ def run_simulation(config: SimulationConfig, progress: ProgressFn = no_progress)
     config.out = Path(config.out)
     check_config(config)
     if config.self_training:
-        # The run file names the teacher and the student's encoder learning rate the run had, not "the profile's"
-        # (a default that may change).
+        # The run file names the teacher, the student's encoder learning rate and its steps the run had, not "the
+        # profile's" (a default that may change).
         if config.self_training_teacher is None:
             config.self_training_teacher = SELF_TRAINING_TEACHER[config.profile]
         student = student_config(round_settings(config, config.rounds, final=True), num_classes=2)
         if config.self_training_encoder_lr is None:
             config.self_training_encoder_lr = student.encoder_lr
+        if config.self_training_steps is None:
+            config.self_training_steps = student.steps
         if config.self_training_encoder is None:
             config.self_training_encoder = student.encoder
     config.out.mkdir(parents=True, exist_ok=True)

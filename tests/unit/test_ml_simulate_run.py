@@ -376,6 +376,32 @@ def test_a_self_trained_run_records_the_teacher_and_learning_rate_it_had(dataset
         run_simulation(replace(again, self_training_teacher="round", self_training_teacher_flip=True))
 
 
+def test_a_self_trained_run_records_the_student_steps_it_had(dataset: Path, tmp_path: Path) -> None:
+    # The student's steps left to the profile are the profile's, written into the run file; a run file that left
+    # them to the cpu profile (null) was made when its student trained 600 steps.
+    from ml.profiles import SELF_TRAINING
+    from ml.simulate import RUN_FILE, SimulationConfig, run_simulation
+
+    out, cache = tmp_path / "st", tmp_path / "cache"
+    assert len(run_simulation(_one_self_trained_round(dataset, out, cache))) == 1
+
+    def default() -> SimulationConfig:  # a new one each time: run_simulation writes the resolved steps into it
+        return replace(_one_self_trained_round(dataset, out, cache), self_training_steps=None)
+
+    saved = json.loads((out / RUN_FILE).read_text())
+    assert saved["self_training_steps"] == 1
+    saved["self_training_steps"] = SELF_TRAINING["cpu"]["steps"]
+    (out / RUN_FILE).write_text(json.dumps(saved))
+    assert len(run_simulation(default())) == 1  # nothing trained: the profile's steps are the file's
+
+    saved["self_training_steps"] = None
+    (out / RUN_FILE).write_text(json.dumps(saved))
+    assert len(run_simulation(replace(default(), self_training_steps=600))) == 1
+    assert SELF_TRAINING["cpu"]["steps"] != 600
+    with pytest.raises(ValueError, match=r"\(self_training_steps\)"):
+        run_simulation(default())
+
+
 def test_the_cli_runs_a_student_whose_teacher_flips(dataset: Path, tmp_path: Path) -> None:
     from ml.cli import main
     from ml.simulate import RUN_FILE
