@@ -413,7 +413,7 @@ CONFIGS: dict[str, BenchConfig] = {
     # pass), so 100 steps buy back about 2.8 minutes of the budget; a 1200-step student lost (st-ueq-long), a 300-step
     # one at 1e-4 lost -0.6 and -2.6 (2x300's first generation). Run beside elr10 again on one machine (the round
     # cache sharing each seed's teacher, bench/results/label_efficiency_paired/): +0.7 [+1.5, +1.3, +0.9, -0.8, +0.5],
-    # without rock +1.1, the student 0.86x the time. Adopted: the cpu profile's student (NOTES, twenty-seventh pass).
+    # without rock +1.1, the student 0.82-0.89x the time. Adopted: the cpu profile's student (NOTES, 27th pass).
     "st-ueq-4r-kcenter-supteacher-elr10-s500": _self_trained_on(
         "st-ueq-4r-kcenter",
         {"self_training_encoder_lr": 1e-3, "self_training_steps": 500},
