@@ -465,7 +465,7 @@ def run_config(
     import torch
 
     from ml.interfaces import TrainConfig
-    from ml.simulate import SimulationConfig, run_simulation
+    from ml.simulate import FORMER_STUDENT_STEPS, SimulationConfig, run_simulation
 
     torch.set_num_threads(threads)
     bench = CONFIGS[name]
@@ -481,8 +481,8 @@ def run_config(
             sim.setdefault("self_training_encoder_lr", 1e-4)
             # ... and its student's encoder: the rounds' where it names none, as every run so far had.
             sim.setdefault("self_training_encoder", sim.get("encoder") or TrainConfig.encoder)
-            if profile == "cpu":  # ... and its student's steps: 600 until the twenty-seventh pass made the cpu 500
-                sim.setdefault("self_training_steps", 600)
+            if profile in FORMER_STUDENT_STEPS:  # ... and its student's steps where the profile's have changed since
+                sim.setdefault("self_training_steps", FORMER_STUDENT_STEPS[profile])
         labels_of = sim.pop("labels_of", None)
         if labels_of is not None and not smoke:
             sim["initial_ids"] = final_labels(results_root / f"{labels_of}-seed{seed}")
