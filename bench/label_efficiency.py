@@ -321,8 +321,8 @@ CONFIGS: dict[str, BenchConfig] = {
     # k-means clusters of the top 10b, ml.selection.spread_picks): one change against s500-e2e. UEQ − random is the
     # aim still missed, and on seed 1 UEQ's 42 queries hold less rock than random's; a top-b by uncertainty can
     # repeat one hard scene. Tried once before, on the two-round pipeline (st-ueq-spread, one seed, -1.5).
-    # Seeds 1, 2, 4: -1.1 [+0.5, -1.8, -2.0] against s500, +0.2 [-0.3, +1.5, -0.8] against random queries: the
-    # batches are sandier, their models no better; not adopted (NOTES, 28th pass).
+    # Seeds 0, 1, 2, 4: -1.2 [-1.8, +0.5, -1.8, -2.0] against s500, +1.3 [+4.7, -0.3, +1.5, -0.8] against random
+    # queries, seed 1 still under random; not adopted (NOTES, 28th pass).
     "st-ueq-4r-kcenter-spread-s500": _kcenter_pipeline(
         "supervised", self_training_encoder_lr=1e-3, self_training_steps=500, spread=True
     ),
