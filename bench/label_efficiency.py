@@ -480,7 +480,7 @@ def run_config(
     import torch
 
     from ml.interfaces import TrainConfig
-    from ml.simulate import FORMER_STUDENT_STEPS, SimulationConfig, run_simulation
+    from ml.simulate import FORMER_DEFAULTS, FORMER_STUDENT_STEPS, SimulationConfig, run_simulation
 
     torch.set_num_threads(threads)
     bench = CONFIGS[name]
@@ -491,9 +491,10 @@ def run_config(
         sim = dict(bench.sim)
         if sim.get("self_training"):
             # Each configuration names its teacher and its student's encoder learning rate: a change of the
-            # profile's default does not change a run. Those written before the twenty-first pass trained at 1e-4.
-            sim.setdefault("self_training_teacher", "round")
-            sim.setdefault("self_training_encoder_lr", 1e-4)
+            # profile's default does not change a run. Those that name neither have what run files without the
+            # fields were made with (the round's model teaching, the encoder at 1e-4).
+            for key, value in FORMER_DEFAULTS.items():
+                sim.setdefault(key, value)
             # ... and its student's encoder: the rounds' where it names none, as every run so far had.
             sim.setdefault("self_training_encoder", sim.get("encoder") or TrainConfig.encoder)
             if profile in FORMER_STUDENT_STEPS:  # ... and its student's steps where the profile's have changed since
