@@ -55,6 +55,9 @@ class SelfTrainingSettings:
     # The teacher's pool probabilities averaged with those of the left-right mirrored image (ml.predict's flip) before
     # the threshold: a pixel the two views disagree on loses confidence and drops out of the pseudo-labels.
     teacher_flip: bool = False
+    # The student's decoder with dropout (ml.network.DECODER_DROPOUT) while it trains: model noise on the student,
+    # as Noisy Student gives its students, beside the CutMix input noise. Prediction runs without it.
+    dropout: bool = False
 
 
 @dataclass
@@ -175,6 +178,7 @@ def student_config(settings: RoundSettings, num_classes: int) -> TrainConfig:
         encoder_lr=st.encoder_lr,
         device=settings.device,
         encoder=st.encoder or settings.encoder,
+        decoder_dropout=st.dropout,
         options=st.options,
     )
 

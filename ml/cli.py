@@ -159,6 +159,11 @@ def add_ml_commands(subparsers: argparse._SubParsersAction) -> None:
         help="the teacher pseudo-labels each pool image averaged with its left-right mirror",
     )
     sim.add_argument(
+        "--st-dropout",
+        action="store_true",
+        help="the student trains with dropout in its decoder (model noise; prediction runs without it)",
+    )
+    sim.add_argument(
         "--st-options", type=_json_dict, default={}, help='JSON for the student\'s options, e.g. {"photometric": true}'
     )
     sim.add_argument("--top-k", type=float, default=None, help="aggregate the top k%% pixels, not the mean")
@@ -261,6 +266,7 @@ def handle_simulate(args: argparse.Namespace) -> int:
         self_training_generations=args.st_generations,
         self_training_teacher=args.st_teacher,
         self_training_teacher_flip=args.st_teacher_flip,
+        self_training_dropout=args.st_dropout,
         self_training_options=args.st_options,
         top_k_percent=args.top_k,
         exclude_class=args.exclude_class,

@@ -146,6 +146,7 @@ def profile_self_training(
     encoder_lr: float | None = None,
     device: str = "auto",
     encoder: str | None = None,
+    decoder_dropout: bool = False,
     options: dict[str, Any] | None = None,
 ) -> TrainConfig:
     """The student's TrainConfig of a self-trained final model under `profile`."""
@@ -159,7 +160,13 @@ def profile_self_training(
     if encoder_lr is not None:
         base["encoder_lr"] = encoder_lr
     config = TrainConfig(
-        method="self-training", num_classes=num_classes, seed=seed, device=device, options=dict(options or {}), **base
+        method="self-training",
+        num_classes=num_classes,
+        seed=seed,
+        device=device,
+        decoder_dropout=decoder_dropout,
+        options=dict(options or {}),
+        **base,
     )
     if encoder is not None:
         config.encoder = encoder

@@ -91,6 +91,7 @@ class SimulationConfig:
     # round | supervised | ensemble (SelfTrainingSettings.teacher); None: the profile's
     self_training_teacher: str | None = None
     self_training_teacher_flip: bool = False  # the teacher pseudo-labels with the mirrored image too
+    self_training_dropout: bool = False  # the student trains with decoder dropout (SelfTrainingSettings.dropout)
     score_batch_size: int = 8
     eval_batch_size: int = 8
     top_k_percent: float | None = None
@@ -180,6 +181,7 @@ def round_settings(config: SimulationConfig, round_index: int, final: bool) -> R
             generations=config.self_training_generations,
             teacher=config.self_training_teacher,
             teacher_flip=config.self_training_teacher_flip,
+            dropout=config.self_training_dropout,
         )
     return RoundSettings(
         method=config.method,

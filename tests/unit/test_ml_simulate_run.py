@@ -415,6 +415,33 @@ def test_the_cli_runs_a_student_whose_teacher_flips(dataset: Path, tmp_path: Pat
     assert record["pseudo_labels"]["teacher_flip"] is True and "teacher_flip_miou" in record["pseudo_labels"]
 
 
+def test_the_cli_runs_a_student_with_dropout_and_evaluate_predicts_without_it(dataset: Path, tmp_path: Path) -> None:
+    # The student trains with decoder dropout; its checkpoint says so, and evaluate builds that network and predicts
+    # in eval mode, so it gives the round's own figure again. A student without dropout, in the same round cache, is
+    # another file (the dropout is part of the student's training config).
+    from ml.checkpoint import load
+    from ml.cli import main
+    from ml.simulate import RUN_FILE
+
+    cache = tmp_path / "cache"
+    tiny = ["--initial", "4", "--budget", "4", "--rounds", "0", "--steps", "2", "--crop", "64", "--st-steps", "2"]
+    base = ["simulate", "--data", str(dataset), "--device", "cpu", "--self-training", "--round-cache", str(cache)]
+    assert main([*base, "--out", str(tmp_path / "drop"), *tiny, "--st-dropout"]) == 0
+    assert main([*base, "--out", str(tmp_path / "plain"), *tiny]) == 0
+    assert json.loads((tmp_path / "drop" / RUN_FILE).read_text())["self_training_dropout"] is True
+    assert json.loads((tmp_path / "plain" / RUN_FILE).read_text())["self_training_dropout"] is False
+    ((drop,), (plain,)) = (
+        [json.loads(p.read_text()) for p in (tmp_path / name).glob("round_*.json")] for name in ("drop", "plain")
+    )
+    assert drop["checkpoint"] != plain["checkpoint"]
+    assert load(drop["checkpoint"])["config"]["decoder_dropout"] is True
+    assert load(plain["checkpoint"])["config"]["decoder_dropout"] is False
+    result = tmp_path / "eval.json"
+    argv = ["evaluate", "--model", drop["checkpoint"], "--data", str(dataset), "--split", "val", "--device", "cpu"]
+    assert main([*argv, "--out", str(result)]) == 0
+    assert json.loads(result.read_text())["miou"] == pytest.approx(drop["miou"])
+
+
 def test_a_teacher_learning_rate_needs_a_supervised_teacher(dataset: Path, tmp_path: Path) -> None:
     from ml.simulate import run_simulation
 
