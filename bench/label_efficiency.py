@@ -443,7 +443,9 @@ CONFIGS: dict[str, BenchConfig] = {
     # The adopted final model whose student trains with decoder dropout (0.5 after ASPP, 0.1 before the classifier;
     # ml.network.DECODER_DROPOUT): one change against s500, model noise on the student as Noisy Student gives its
     # students. The teacher is confidently wrong on most rock (seed 1: 63% of val's rock pixels called bedrock at
-    # >= 0.9), so the student copies it where nothing makes it differ from its teacher.
+    # >= 0.9), so the student copies it where nothing makes it differ from its teacher. Seeds 0-2, each beside an
+    # s500 rerun on one machine sharing its teacher (bench/results/label_efficiency_sdrop/): -0.2 [-2.7, +1.8, +0.3],
+    # without rock -0.7 [-1.7, +0.2, -0.7]. Not adopted; random-query control not run (NOTES, twenty-ninth pass).
     "st-ueq-4r-kcenter-supteacher-elr10-s500-sdrop": _self_trained_on(
         "st-ueq-4r-kcenter",
         {"self_training_encoder_lr": 1e-3, "self_training_steps": 500, "self_training_dropout": True},
