@@ -451,12 +451,6 @@ CONFIGS: dict[str, BenchConfig] = {
         {"self_training_encoder_lr": 1e-3, "self_training_steps": 500, "self_training_dropout": True},
         sup_loss="wce+dice",
     ),
-    # ... and its ueq − random control.
-    "st-random-4r-kcenter-supteacher-elr10-s500-sdrop": _self_trained_on(
-        "st-random-4r-kcenter",
-        {"self_training_encoder_lr": 1e-3, "self_training_steps": 500, "self_training_dropout": True},
-        sup_loss="wce+dice",
-    ),
 }
 
 
@@ -627,8 +621,6 @@ COMPARISONS = (
     ("st-random-4r-kcenter-supteacher-elr10-s500", "st-random-4r-kcenter-supteacher-elr10"),
     ("st-ueq-4r-kcenter-supteacher-elr10-s500", "st-random-4r-kcenter-supteacher-elr10-s500"),
     ("st-ueq-4r-kcenter-supteacher-elr10-s500-sdrop", "st-ueq-4r-kcenter-supteacher-elr10-s500"),
-    ("st-random-4r-kcenter-supteacher-elr10-s500-sdrop", "st-random-4r-kcenter-supteacher-elr10-s500"),
-    ("st-ueq-4r-kcenter-supteacher-elr10-s500-sdrop", "st-random-4r-kcenter-supteacher-elr10-s500-sdrop"),
     ("st-ueq-4r-kcenter-supteacher", "st-random-4r-kcenter-supteacher"),
     ("st-ueq-4r-kcenter-e2e", "st-ueq-4r-kcenter-supteacher"),
     ("st-ueq-4r-kcenter-elr10-e2e", "st-ueq-4r-kcenter-supteacher-elr10"),
